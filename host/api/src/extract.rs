@@ -1,0 +1,223 @@
+//! Request plumbing: extractors whose rejections come out in the API's error shape, the
+//! bearer-token check, body reading with limits, and running blocking work.
+//!
+//! Invariants: no extractor here lets an axum rejection escape in its plain-text form;
+//! JSON bodies must be objects and each field is read by name, so every error names the
+//! field at fault; the admin token is compared in constant time (SHA-256 of both sides,
+//! then a XOR fold), and an empty configured token admits nobody.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::{ApiError, ApiState};
+
+/// Largest JSON request body accepted.
+const MAX_JSON_BYTES: usize = 1024 * 1024;
+
+/// A JSON object body. A missing content type is tolerated; another one is 415.
+#[derive(Debug)]
+pub(crate) struct JsonObject(pub(crate) Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(ct) = media_type(req.headers())
+            && !(ct == "application/json" || ct.ends_with("+json"))
+        {
+            return Err(ApiError::unsupported_media_type(format!(
+                "expected Content-Type application/json, got {ct}"
+            )));
+        }
+        let bytes = read_body(req, state, MAX_JSON_BYTES).await?;
+        if bytes.is_empty() {
+            return Err(ApiError::invalid(
+                "the request body is empty; expected a JSON object",
+            ));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(_) => Err(ApiError::invalid("the request body must be a JSON object")),
+            Err(e) => Err(ApiError::invalid(format!(
+                "the request body is not valid JSON: {e}"
+            ))),
+        }
+    }
+}
+
+impl JsonObject {
+    /// A required string field.
+    pub(crate) fn string(&self, field: &'static str) -> Result<&str, ApiError> {
+        match self.0.get(field) {
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(ApiError::invalid_field(
+                field,
+                format!("`{field}` must be a string"),
+            )),
+            None => Err(ApiError::invalid_field(
+                field,
+                format!("`{field}` is required"),
+            )),
+        }
+    }
+
+    /// A required non-negative integer field that fits in a `u32`.
+    pub(crate) fn u32(&self, field: &'static str) -> Result<u32, ApiError> {
+        match self.0.get(field) {
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    ApiError::invalid_field(field, format!("`{field}` must be a positive integer"))
+                }),
+            None => Err(ApiError::invalid_field(
+                field,
+                format!("`{field}` is required"),
+            )),
+        }
+    }
+}
+
+/// A path parameter; a malformed one is 400 in the API's shape.
+#[derive(Debug)]
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::invalid(format!("bad path parameter: {}", e.body_text())))
+    }
+}
+
+/// The query string as name → value; handlers parse the values they know, by name.
+#[derive(Debug)]
+pub(crate) struct QueryMap(pub(crate) HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| QueryMap(q))
+            .map_err(|e| ApiError::invalid(format!("bad query string: {}", e.body_text())))
+    }
+}
+
+/// The media type of the request (`type/subtype`, lowercase, no parameters), if any.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    Some(essence)
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with 413 (early when the
+/// Content-Length already says so).
+pub(crate) async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let mut req = req;
+    axum::extract::DefaultBodyLimit::max(limit).apply(&mut req);
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(limit)
+        } else {
+            ApiError::invalid(format!("cannot read the request body: {}", e.body_text()))
+        }
+    })
+}
+
+/// Runs blocking work (SQLite, blob files, compiling, decoding) off the async threads.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "blocking task failed");
+        Err(ApiError::internal())
+    })
+}
+
+/// Middleware: lets a request through only with `Authorization: Bearer <admin token>`.
+pub(crate) async fn require_token(
+    State(state): State<ApiState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let Some(presented) = presented else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing `Authorization: Bearer <token>` header",
+        ));
+    };
+    if !token_matches(&state.admin_token, presented) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the admin token is wrong",
+        ));
+    }
+    Ok(next.run(req).await)
+}
+
+/// Constant-time token comparison; an empty expected token never matches.
+pub(crate) fn token_matches(expected: &str, presented: &str) -> bool {
+    let a = Sha256::digest(expected.as_bytes());
+    let b = Sha256::digest(presented.as_bytes());
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    diff == 0 && !expected.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        assert!(token_matches("s3cret", "s3cret"));
+        assert!(!token_matches("s3cret", "s3cre"));
+        assert!(!token_matches("s3cret", ""));
+        assert!(!token_matches("", ""));
+    }
+}

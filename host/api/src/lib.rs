@@ -1,0 +1,220 @@
+//! pbx-api: the admin HTTP API (axum) over the store, plus the [`Backend`] trait through
+//! which it reaches the running server's live calls and its component and audio checks.
+//!
+//! Invariants:
+//! - Only this crate knows HTTP. Every error, including axum's own rejections, unknown
+//!   routes and wrong methods, is `{"error": {"code", "message"}}` with a 4xx/5xx status.
+//! - Everything but `GET /healthz` needs `Authorization: Bearer <admin token>`.
+//! - Uploads are validated (content type, size, `Backend` check) before anything is stored:
+//!   a rejected upload leaves no trace.
+//! - Store access, compiling and decoding run on blocking threads, never on the runtime.
+
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, reason = "tests unwrap known-good values")
+)]
+
+mod apps;
+mod calls;
+mod error;
+mod extract;
+mod files;
+mod numbers;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+
+pub use error::ApiError;
+
+/// Largest component accepted by `POST /v1/apps/{id}/versions`.
+pub const MAX_COMPONENT_BYTES: usize = 32 * 1024 * 1024;
+/// Largest audio file accepted by `POST /v1/files`.
+pub const MAX_FILE_BYTES: usize = 32 * 1024 * 1024;
+
+/// What the handlers share: the store, the live server and the admin token.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Persistent state.
+    pub store: Arc<pbx_store::Store>,
+    /// The running server.
+    pub backend: Arc<dyn Backend>,
+    /// The bearer token every `/v1` request must present; empty admits nobody.
+    pub admin_token: String,
+}
+
+impl fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiState")
+            .field("store", &self.store)
+            .field("admin_token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the API needs from the running server; the binary implements it.
+///
+/// Methods are synchronous; the API calls the heavy ones (`check_component`, `check_audio`,
+/// `version_stored`) from a blocking thread.
+pub trait Backend: Send + Sync + 'static {
+    /// Validates an uploaded component (a wasm component targeting world `pbx:app/call-app`,
+    /// importing nothing else) and compiles it; the rejection names the problem.
+    fn check_component(&self, bytes: &[u8]) -> Result<(), ComponentRejection>;
+
+    /// Called after a version is stored or deployed, so the server can warm its compile
+    /// cache. Runs on a blocking thread; the HTTP answer does not wait for it.
+    fn version_stored(&self, app_id: &str, version: u32) {
+        let _ = (app_id, version);
+    }
+
+    /// The calls that are live now.
+    fn live_calls(&self) -> Vec<pbx_store::CallRecord>;
+
+    /// One live call, if it is live.
+    fn live_call(&self, id: &str) -> Option<pbx_store::CallRecord>;
+
+    /// Asks a live call to hang up (reason `admin`); false when there is no such live call.
+    fn hangup_call(&self, id: &str) -> bool;
+
+    /// Validates uploaded audio and returns what was learnt about it (format, rate,
+    /// channels, duration_ms, ...); `Err` names the problem and the API answers 400.
+    fn check_audio(&self, bytes: &[u8]) -> Result<serde_json::Value, String>;
+}
+
+/// Why an uploaded component was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ComponentRejection {
+    /// The stable code the API answers with.
+    pub code: RejectionCode,
+    /// What exactly is wrong, for the uploader.
+    pub message: String,
+}
+
+impl ComponentRejection {
+    /// A rejection with `code` and `message`.
+    pub fn new(code: RejectionCode, message: impl Into<String>) -> Self {
+        ComponentRejection {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The stable reasons a component is refused; the API answers 400 for `NotAComponent`
+/// and 422 for the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectionCode {
+    /// The bytes are not a WebAssembly component (a core module, or not wasm at all).
+    NotAComponent,
+    /// The component is well-formed but does not compile.
+    CompileFailed,
+    /// An export of `pbx:app/handlers` is missing.
+    MissingExport,
+    /// The component targets another world or an incompatible `pbx:app` version.
+    WrongWorld,
+    /// The component imports something the host does not grant.
+    ImportNotGranted,
+}
+
+impl RejectionCode {
+    /// The code as it appears in the API's error body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionCode::NotAComponent => "not_a_component",
+            RejectionCode::CompileFailed => "compile_failed",
+            RejectionCode::MissingExport => "missing_export",
+            RejectionCode::WrongWorld => "wrong_world",
+            RejectionCode::ImportNotGranted => "import_not_granted",
+        }
+    }
+}
+
+impl fmt::Display for RejectionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The admin API as an axum router, ready to serve.
+pub fn router(state: ApiState) -> Router {
+    if state.admin_token.is_empty() {
+        tracing::warn!("the admin token is empty: every /v1 request will be refused");
+    }
+    Router::new()
+        .route("/v1/apps", post(apps::create).get(apps::list))
+        .route("/v1/apps/{id}", get(apps::show))
+        .route(
+            "/v1/apps/{id}/versions",
+            post(apps::upload_version).get(apps::list_versions),
+        )
+        .route(
+            "/v1/apps/{id}/versions/{version}",
+            get(apps::download_version),
+        )
+        .route("/v1/apps/{id}/deploy", post(apps::deploy))
+        .route("/v1/numbers", get(numbers::list))
+        .route(
+            "/v1/numbers/{number}",
+            put(numbers::set).get(numbers::show).delete(numbers::delete),
+        )
+        .route("/v1/files", post(files::upload).get(files::list))
+        .route("/v1/files/{id}", get(files::show))
+        .route("/v1/files/{id}/content", get(files::content))
+        .route("/v1/calls", get(calls::live))
+        .route("/v1/calls/history", get(calls::history))
+        .route("/v1/calls/{id}", get(calls::show))
+        .route("/v1/calls/{id}/hangup", post(calls::hangup))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::require_token,
+        ))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response(error::json_errors))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// `GET /healthz`: liveness, without authentication.
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not support this method",
+    )
+}
+
+/// Logs each request by its route template (paths can hold phone numbers).
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "<unmatched>".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_millis();
+    if response.status().is_server_error() {
+        tracing::warn!(%method, route, status, elapsed_ms, "admin request failed");
+    } else {
+        tracing::debug!(%method, route, status, elapsed_ms, "admin request");
+    }
+    response
+}

@@ -1,0 +1,78 @@
+//! The server's side of the admin API: what `pbx_api::Backend` needs from live calls, the app
+//! runtime and the media decoders.
+
+use std::sync::Arc;
+
+use pbx_api::{Backend, ComponentRejection, RejectionCode};
+use pbx_plugin::{Runtime, ValidationError};
+use pbx_store::CallRecord;
+use tracing::warn;
+
+use crate::apps::AppCache;
+use crate::call::Calls;
+
+/// Implements the API's view of the running server.
+pub struct ServerBackend {
+    calls: Arc<Calls>,
+    runtime: Arc<Runtime>,
+    apps: Arc<AppCache>,
+}
+
+impl ServerBackend {
+    /// Creates the backend over the live call registry and the app runtime.
+    pub fn new(calls: Arc<Calls>, runtime: Arc<Runtime>, apps: Arc<AppCache>) -> Self {
+        ServerBackend {
+            calls,
+            runtime,
+            apps,
+        }
+    }
+}
+
+impl Backend for ServerBackend {
+    fn check_component(&self, bytes: &[u8]) -> Result<(), ComponentRejection> {
+        self.runtime.validate(bytes).map_err(|err| {
+            let code = match err {
+                ValidationError::NotAComponent(_) => RejectionCode::NotAComponent,
+                ValidationError::CompileFailed(_) => RejectionCode::CompileFailed,
+                ValidationError::MissingExport(_) => RejectionCode::MissingExport,
+                ValidationError::WrongWorld(_) => RejectionCode::WrongWorld,
+                ValidationError::ImportNotGranted(_) => RejectionCode::ImportNotGranted,
+            };
+            ComponentRejection::new(code, err.to_string())
+        })
+    }
+
+    fn version_stored(&self, app_id: &str, version: u32) {
+        // Compile now, off the request, so the first call to this version does not wait.
+        let apps = self.apps.clone();
+        let app_id = app_id.to_string();
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = apps.get(&app_id, version) {
+                warn!(app_id, version, error = %format!("{err:#}"), "cannot compile stored version");
+            }
+        });
+    }
+
+    fn live_calls(&self) -> Vec<CallRecord> {
+        self.calls.list()
+    }
+
+    fn live_call(&self, id: &str) -> Option<CallRecord> {
+        self.calls.get(id)
+    }
+
+    fn hangup_call(&self, id: &str) -> bool {
+        self.calls.hangup(id)
+    }
+
+    fn check_audio(&self, bytes: &[u8]) -> Result<serde_json::Value, String> {
+        let info = pbx_media::audiofile::probe(bytes).map_err(|err| err.to_string())?;
+        Ok(serde_json::json!({
+            "format": info.format.to_string(),
+            "rate": info.rate,
+            "channels": info.channels,
+            "duration_ms": info.duration_ms,
+        }))
+    }
+}

@@ -1,0 +1,142 @@
+//! Server configuration: command line, then environment, then a TOML file, then defaults.
+//!
+//! Every setting has one name in all three places (`--sip`, `PBX_SIP`, `sip = "..."`), so the
+//! README can describe it once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+
+/// `pbx serve` flags; each can also come from the environment or the config file.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// SIP listen address, for UDP and TCP [default: 127.0.0.1:5060].
+    #[arg(long, env = "PBX_SIP")]
+    pub sip: Option<SocketAddr>,
+    /// Admin HTTP API listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "PBX_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Data directory: SQLite database, components, uploaded files [default: ./pbx-data].
+    #[arg(long, env = "PBX_DATA")]
+    pub data: Option<PathBuf>,
+    /// Bearer token for the admin API. When unset, one is generated on first start and kept
+    /// in DATA/admin-token.
+    #[arg(long, env = "PBX_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Address put in SDP and Contact when the SIP address is a wildcard (0.0.0.0 / ::).
+    #[arg(long, env = "PBX_PUBLIC_IP")]
+    pub public_ip: Option<std::net::IpAddr>,
+    /// A TOML file with any of these settings (command line and environment win).
+    #[arg(long, env = "PBX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Install the example apps from this folder of built components (hello on 1000, ivr on
+    /// 2000) unless the data directory already has apps of those names at the same version.
+    #[arg(long, env = "PBX_EXAMPLE_APPS")]
+    pub example_apps: Option<PathBuf>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "PBX_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// The config file's shape: the same settings as the flags.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    sip: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    admin_token: Option<String>,
+    public_ip: Option<std::net::IpAddr>,
+    example_apps: Option<PathBuf>,
+    log_json: Option<bool>,
+}
+
+/// The resolved settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub data: PathBuf,
+    pub admin_token: Option<String>,
+    pub public_ip: Option<std::net::IpAddr>,
+    pub example_apps: Option<PathBuf>,
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Merges flags and environment (already combined by clap) over the config file and defaults.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let default_sip: SocketAddr = ([127, 0, 0, 1], 5060).into();
+        let default_http: SocketAddr = ([127, 0, 0, 1], 8080).into();
+        let config = Config {
+            sip: args.sip.or(file.sip).unwrap_or(default_sip),
+            http: args.http.or(file.http).unwrap_or(default_http),
+            data: args
+                .data
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("pbx-data")),
+            admin_token: args.admin_token.or(file.admin_token),
+            public_ip: args.public_ip.or(file.public_ip),
+            example_apps: args.example_apps.or(file.example_apps),
+            log_json: args.log_json || file.log_json.unwrap_or(false),
+        };
+        if let Some(token) = &config.admin_token
+            && token.len() < 8
+        {
+            bail!("the admin token must be at least 8 characters");
+        }
+        Ok(config)
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pbx.toml");
+        std::fs::write(
+            &path,
+            "sip = \"127.0.0.1:5070\"\nhttp = \"127.0.0.1:9090\"\ndata = \"/tmp/x\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            http: Some("127.0.0.1:7070".parse().unwrap()),
+            config: Some(path),
+            ..Default::default()
+        };
+        let config = Config::resolve(args).unwrap();
+        assert_eq!(config.sip, "127.0.0.1:5070".parse().unwrap());
+        assert_eq!(config.http, "127.0.0.1:7070".parse().unwrap());
+        assert_eq!(config.data, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pbx.toml");
+        std::fs::write(&path, "sipp = \"127.0.0.1:5070\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let err = Config::resolve(args).unwrap_err();
+        assert!(format!("{err:#}").contains("sipp"), "{err:#}");
+    }
+}

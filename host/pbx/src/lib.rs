@@ -1,0 +1,14 @@
+//! The pbx server: the tokio shell around the sans-IO SIP and media cores, the call model that
+//! joins them to the app runtime, and the wiring of storage and the admin API.
+//!
+//! Only this crate reads the clock and owns sockets; see ARCHITECTURE.md for the map.
+
+pub mod apps;
+pub mod backend;
+pub mod call;
+pub mod config;
+pub mod examples;
+pub mod logging;
+pub mod media_cache;
+pub mod server;
+pub mod sip_shell;

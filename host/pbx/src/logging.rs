@@ -1,0 +1,19 @@
+//! Logging setup: `tracing` to stderr, human-readable or JSON, filtered by `RUST_LOG`.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber; the default level is `info` for pbx and `warn` elsewhere.
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("warn,pbx=info,pbx_sip=info,pbx_media=info,pbx_plugin=info,pbx_api=info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests) is not an error worth reporting.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,124 @@
+//! Uploaded audio files: metadata rows plus one blob per file under `files/`.
+//!
+//! Invariant: the blob is renamed into place before its row commits, so `file_exists`
+//! (the per-`play` check) being true means the bytes are there.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use crate::blob::{self, TempBlob};
+use crate::model::{FILE_PREFIX, is_id, new_id, validate_content_type, validate_file_name};
+use crate::{FILES_DIR, FileMeta, Store, StoreError, time};
+
+const FILE_COLUMNS: &str = "id, name, content_type, size, sha256, meta, created_at";
+
+fn file_from_row(row: &Row<'_>) -> rusqlite::Result<FileMeta> {
+    let meta: String = row.get(5)?;
+    let meta = serde_json::from_str(&meta).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(FileMeta {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        content_type: row.get(2)?,
+        size: row.get(3)?,
+        sha256: row.get(4)?,
+        meta,
+        created_at: time::get(row, 6)?,
+    })
+}
+
+impl Store {
+    /// Stores an audio file the caller has already validated and returns its metadata.
+    ///
+    /// `meta` is what decoding learnt about it (format, rate, channels, duration_ms, ...).
+    pub fn add_file(
+        &self,
+        name: Option<String>,
+        content_type: &str,
+        bytes: &[u8],
+        meta: serde_json::Value,
+    ) -> Result<FileMeta, StoreError> {
+        if let Some(name) = &name {
+            validate_file_name(name)?;
+        }
+        validate_content_type(content_type)?;
+        let meta_text =
+            serde_json::to_string(&meta).map_err(|e| StoreError::invalid("meta", e.to_string()))?;
+        let file = FileMeta {
+            id: new_id(FILE_PREFIX),
+            name,
+            content_type: content_type.to_owned(),
+            size: bytes.len() as u64,
+            sha256: blob::sha256_hex(bytes),
+            created_at: time::now(),
+            meta,
+        };
+        let temp = TempBlob::write(&self.dir.join(FILES_DIR), bytes)?;
+        let conn = self.conn();
+        temp.persist(&self.file_path(&file.id))?;
+        conn.execute(
+            "INSERT INTO files (id, name, content_type, size, sha256, meta, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                file.id,
+                file.name,
+                file.content_type,
+                file.size,
+                file.sha256,
+                meta_text,
+                time::to_sql(&file.created_at)
+            ],
+        )?;
+        tracing::info!(file_id = %file.id, size = file.size, "file stored");
+        Ok(file)
+    }
+
+    /// One file's metadata; `None` when there is no such file.
+    pub fn file(&self, file_id: &str) -> Result<Option<FileMeta>, StoreError> {
+        if !is_id(FILE_PREFIX, file_id) {
+            return Ok(None);
+        }
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1"),
+                [file_id],
+                file_from_row,
+            )
+            .optional()?)
+    }
+
+    /// All files, oldest first.
+    pub fn list_files(&self) -> Result<Vec<FileMeta>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {FILE_COLUMNS} FROM files ORDER BY created_at, id"
+        ))?;
+        let files = stmt
+            .query_map([], file_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(files)
+    }
+
+    /// True when a file with this id exists; cheap enough to call on every `play`.
+    pub fn file_exists(&self, file_id: &str) -> Result<bool, StoreError> {
+        if !is_id(FILE_PREFIX, file_id) {
+            return Ok(false);
+        }
+        Ok(self
+            .conn()
+            .query_row("SELECT 1 FROM files WHERE id = ?1", [file_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// A file's bytes; `NotFound` when there is no such file.
+    pub fn file_bytes(&self, file_id: &str) -> Result<Vec<u8>, StoreError> {
+        if !self.file_exists(file_id)? {
+            return Err(StoreError::NotFound(format!("file {file_id}")));
+        }
+        let path = self.file_path(file_id);
+        blob::read(&path)?
+            .ok_or_else(|| StoreError::Corrupt(format!("file {} is missing", path.display())))
+    }
+}

@@ -1,0 +1,204 @@
+//! pbx-store: the pbx's persistent state (apps, versions, numbers, audio files, call history)
+//! in one SQLite database plus blob files, all under one data directory.
+//!
+//! Layout of the data directory: `pbx.sqlite3` (WAL mode), `components/<app_id>-v<n>.wasm`,
+//! `artifacts/<app_id>-v<n>.bin` (compiled code cache), `files/<file_id>`.
+//!
+//! Invariants:
+//! - Only this crate knows SQL. Every public method is short and synchronous; callers on an
+//!   async runtime should call the blob-moving ones from a blocking thread.
+//! - A blob is renamed into place before the row that names it is committed, so a row never
+//!   names a missing or half-written file (an orphan file after a crash is harmless and is
+//!   overwritten or ignored).
+//! - Ids are checked for shape before they are used, so no input reaches a file path.
+//! - Versions are immutable once stored; the active version always names a stored version.
+
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, reason = "tests unwrap known-good values")
+)]
+
+mod apps;
+mod blob;
+mod calls;
+mod error;
+mod files;
+mod model;
+mod schema;
+mod time;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use error::StoreError;
+pub use model::{
+    App, CallRecord, CallStatus, Direction, FileMeta, HangupBy, HangupReason, NumberRoute, Route,
+    Version, validate_app_name, validate_number,
+};
+
+/// Name of the database file inside the data directory.
+const DB_FILE: &str = "pbx.sqlite3";
+/// Directory of uploaded components.
+const COMPONENTS_DIR: &str = "components";
+/// Directory of compiled artifacts.
+const ARTIFACTS_DIR: &str = "artifacts";
+/// Directory of uploaded audio files.
+const FILES_DIR: &str = "files";
+/// How long a statement waits for a lock held by another connection (e.g. a backup tool).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The handle to the pbx's persistent state; share it as `Arc<Store>` across threads.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory and its database, and migrates it.
+    ///
+    /// Fails with [`StoreError::DataDir`] when the path is not a directory or not writable,
+    /// and with [`StoreError::SchemaTooNew`] for a database written by a newer build.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let dir = data_dir.to_path_buf();
+        let data_dir_error = |reason: String| StoreError::DataDir {
+            path: dir.clone(),
+            reason,
+        };
+        match fs::metadata(&dir) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(data_dir_error("exists but is not a directory".into()));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(&dir)
+                    .map_err(|e| data_dir_error(format!("cannot create it: {e}")))?;
+            }
+            Err(e) => return Err(data_dir_error(format!("cannot access it: {e}"))),
+        }
+        // A probe write gives a clear error instead of SQLite's "unable to open database file".
+        drop(
+            blob::TempBlob::write(&dir, b"")
+                .map_err(|e| data_dir_error(format!("not writable: {e}")))?,
+        );
+        for sub in [COMPONENTS_DIR, ARTIFACTS_DIR, FILES_DIR] {
+            let path = dir.join(sub);
+            if !path.is_dir() {
+                fs::create_dir_all(&path)
+                    .map_err(|e| data_dir_error(format!("cannot create {sub}/: {e}")))?;
+            }
+            blob::sweep_temps(&path);
+        }
+
+        let mut conn = Connection::open(dir.join(DB_FILE))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "SQLite refused WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        tracing::info!(dir = %dir.display(), schema = schema::latest(), "store opened");
+        Ok(Store {
+            conn: Mutex::new(conn),
+            dir,
+        })
+    }
+
+    /// The data directory this store lives in.
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The connection; a panic while it was held cannot leave it inconsistent (SQLite
+    /// rolls back an open transaction when its guard drops), so poisoning is ignored.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn component_path(&self, app_id: &str, version: u32) -> PathBuf {
+        self.dir
+            .join(COMPONENTS_DIR)
+            .join(format!("{app_id}-v{version}.wasm"))
+    }
+
+    fn artifact_path(&self, app_id: &str, version: u32) -> PathBuf {
+        self.dir
+            .join(ARTIFACTS_DIR)
+            .join(format!("{app_id}-v{version}.bin"))
+    }
+
+    fn file_path(&self, file_id: &str) -> PathBuf {
+        self.dir.join(FILES_DIR).join(file_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_and_reopens() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/data");
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.data_dir(), dir);
+        assert!(dir.join(DB_FILE).is_file());
+        assert!(dir.join(COMPONENTS_DIR).is_dir());
+        assert!(dir.join(FILES_DIR).is_dir());
+        drop(store);
+        Store::open(&dir).unwrap();
+    }
+
+    #[test]
+    fn open_rejects_a_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("plain");
+        fs::write(&file, b"x").unwrap();
+        let err = Store::open(&file).unwrap_err();
+        assert!(matches!(err, StoreError::DataDir { .. }), "{err}");
+        assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn open_reports_an_uncreatable_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("plain");
+        fs::write(&file, b"x").unwrap();
+        let err = Store::open(&file.join("data")).unwrap_err();
+        assert!(matches!(err, StoreError::DataDir { .. }), "{err}");
+    }
+
+    #[test]
+    fn open_sweeps_stale_temps() {
+        let tmp = tempfile::tempdir().unwrap();
+        Store::open(tmp.path()).unwrap();
+        let stale = tmp.path().join(COMPONENTS_DIR).join(".tmp-0000");
+        fs::write(&stale, b"half").unwrap();
+        Store::open(tmp.path()).unwrap();
+        assert!(!stale.exists());
+    }
+
+    #[test]
+    fn open_refuses_newer_schema() {
+        let tmp = tempfile::tempdir().unwrap();
+        drop(Store::open(tmp.path()).unwrap());
+        let conn = Connection::open(tmp.path().join(DB_FILE)).unwrap();
+        conn.execute("UPDATE schema_version SET version = 999", [])
+            .unwrap();
+        drop(conn);
+        let err = Store::open(tmp.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 999, .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting and lints, then every unit, simulation, runtime and
+# end-to-end test. End-to-end tests start the real pbx binary and real SIP peers (sipp,
+# baresip) on 127.0.0.1 inside a loopback-only network namespace, so nothing leaves the
+# machine and no port can clash with other work.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh --test
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+(cd plugins && cargo fmt --all -- --check)
+
+echo "== build the example and fixture apps (wasm32-wasip2)"
+scripts/build-plugins.sh
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+(cd plugins && cargo clippy --workspace --release -- -D warnings)
+
+echo "== build everything the tests need (outside the namespace, where the registry is reachable)"
+cargo build --workspace --all-targets
+cargo bench --workspace --no-run
+
+# Inside a fresh network namespace only `lo` exists: no traffic can leave, no port clashes.
+run_isolated() {
+    if [ "${PBX_TEST_NO_NETNS:-0}" != 1 ] && unshare -n true 2>/dev/null; then
+        unshare -n bash -c 'ip link set lo up && exec "$@"' _ "$@"
+    else
+        echo "(no network namespace available: running on the host's loopback)"
+        "$@"
+    fi
+}
+
+echo "== cargo test (in a loopback-only network namespace)"
+run_isolated cargo test --workspace --offline -- "$@"

@@ -1,0 +1,17 @@
+//! The `e2e` test binary: the real pbx binary against real SIP peers (sipp, baresip) on
+//! 127.0.0.1. `harness_*` tests prove the harness against the peers alone (no pbx needed):
+//! `cargo test -p pbx-tests --test e2e harness`. Every other test needs `target/debug/pbx`
+//! (or `PBX_BIN`) and the app components from `scripts/build-plugins.sh`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests: a failed step panics with its message"
+)]
+
+mod app_errors;
+mod calls;
+mod cancel;
+mod common;
+mod harness;
+mod options;
+mod restart;
+mod uploads;

@@ -1,0 +1,300 @@
+//! A small client for pbx's admin HTTP API: JSON in and out, bearer token, and every reply
+//! returned as `(status, json)` so that tests can assert on error statuses and bodies.
+//!
+//! Invariant: every request has a timeout; a body that is not JSON comes back as a JSON string
+//! and an empty body as `null`, so a reply never fails to parse.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::error::{HarnessError, Result};
+
+/// One API reply: the HTTP status and the body as JSON.
+pub type Reply = (u16, Value);
+
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client bound to one pbx instance and its admin token.
+#[derive(Debug, Clone)]
+pub struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    /// A client for the API at `base` (e.g. `http://127.0.0.1:8080`) with `token`.
+    pub fn new(base: &str, token: &str) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|source| HarnessError::Http {
+                method: "BUILD".into(),
+                url: base.into(),
+                source,
+            })?;
+        Ok(Api {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        })
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A copy of this client that sends another token (for 401 tests).
+    pub fn with_token(&self, token: &str) -> Api {
+        Api {
+            token: token.to_string(),
+            ..self.clone()
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+        auth: bool,
+    ) -> Result<Reply> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self.client.request(method.clone(), &url);
+        if auth {
+            request = request.bearer_auth(&self.token);
+        }
+        if let Some((bytes, content_type)) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
+        }
+        let http_err = |source| HarnessError::Http {
+            method: method.to_string(),
+            url: url.clone(),
+            source,
+        };
+        let response = request.send().await.map_err(http_err)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(http_err)?;
+        Ok((status, parse_body(&bytes)))
+    }
+
+    /// `GET path` with the token.
+    pub async fn get(&self, path: &str) -> Result<Reply> {
+        self.send(Method::GET, path, None, true).await
+    }
+
+    /// `GET path` without any Authorization header.
+    pub async fn get_unauthenticated(&self, path: &str) -> Result<Reply> {
+        self.send(Method::GET, path, None, false).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Reply> {
+        let bytes = body.to_string().into_bytes();
+        self.send(Method::POST, path, Some((bytes, "application/json")), true)
+            .await
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put_json(&self, path: &str, body: &Value) -> Result<Reply> {
+        let bytes = body.to_string().into_bytes();
+        self.send(Method::PUT, path, Some((bytes, "application/json")), true)
+            .await
+    }
+
+    /// `POST path` with raw bytes and a content type.
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Reply> {
+        self.send(Method::POST, path, Some((bytes, content_type)), true)
+            .await
+    }
+
+    /// `POST path` with no body.
+    pub async fn post_empty(&self, path: &str) -> Result<Reply> {
+        self.send(Method::POST, path, None, true).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Result<Reply> {
+        self.send(Method::DELETE, path, None, true).await
+    }
+
+    /// `GET /healthz` (no token).
+    pub async fn healthz(&self) -> Result<Reply> {
+        self.get_unauthenticated("/healthz").await
+    }
+
+    /// `POST /v1/apps {"name"}`: 201 with `{"id","name",...}`.
+    pub async fn create_app(&self, name: &str) -> Result<Reply> {
+        self.post_json("/v1/apps", &json!({ "name": name })).await
+    }
+
+    /// `GET /v1/apps`.
+    pub async fn apps(&self) -> Result<Reply> {
+        self.get("/v1/apps").await
+    }
+
+    /// `GET /v1/apps/{id}`: the app with its `versions`.
+    pub async fn app(&self, app_id: &str) -> Result<Reply> {
+        self.get(&format!("/v1/apps/{app_id}")).await
+    }
+
+    /// `POST /v1/apps/{id}/versions` with the component bytes: 201 `{"version","sha256"}`.
+    pub async fn upload_version(
+        &self,
+        app_id: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Reply> {
+        self.post_bytes(&format!("/v1/apps/{app_id}/versions"), bytes, content_type)
+            .await
+    }
+
+    /// `POST /v1/apps/{id}/deploy {"version"}`: 200.
+    pub async fn deploy(&self, app_id: &str, version: u64) -> Result<Reply> {
+        self.post_json(
+            &format!("/v1/apps/{app_id}/deploy"),
+            &json!({ "version": version }),
+        )
+        .await
+    }
+
+    /// `PUT /v1/numbers/{number} {"app_id"}`: 200.
+    pub async fn set_number(&self, number: &str, app_id: &str) -> Result<Reply> {
+        self.put_json(
+            &format!("/v1/numbers/{number}"),
+            &json!({ "app_id": app_id }),
+        )
+        .await
+    }
+
+    /// `GET /v1/numbers`.
+    pub async fn numbers(&self) -> Result<Reply> {
+        self.get("/v1/numbers").await
+    }
+
+    /// `POST /v1/files` with audio bytes: 201 `{"id"}`.
+    pub async fn upload_file(&self, bytes: Vec<u8>, content_type: &str) -> Result<Reply> {
+        self.post_bytes("/v1/files", bytes, content_type).await
+    }
+
+    /// `GET /v1/calls`: the live calls.
+    pub async fn calls(&self) -> Result<Reply> {
+        self.get("/v1/calls").await
+    }
+
+    /// `GET /v1/calls/history`: finished calls, newest first.
+    pub async fn history(&self) -> Result<Reply> {
+        self.get("/v1/calls/history").await
+    }
+
+    /// `GET /v1/calls/{id}`.
+    pub async fn call(&self, call_id: &str) -> Result<Reply> {
+        self.get(&format!("/v1/calls/{call_id}")).await
+    }
+
+    /// `POST /v1/calls/{id}/hangup`.
+    pub async fn hangup(&self, call_id: &str) -> Result<Reply> {
+        self.post_empty(&format!("/v1/calls/{call_id}/hangup"))
+            .await
+    }
+
+    /// Polls the call history until a record satisfies `pred`, at most `timeout`; returns it.
+    /// The error names the last history seen, which is what a failing test needs to show.
+    pub async fn wait_history(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        loop {
+            if let Ok((200, body)) = self.history().await {
+                if let Some(found) = calls_of(&body).into_iter().find(|c| pred(c)) {
+                    return Ok(found);
+                }
+                last = body;
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::timeout(
+                    format!("a matching call in /v1/calls/history (last seen: {last})"),
+                    timeout,
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls the live calls until none is left, at most `timeout`.
+    pub async fn wait_no_live_calls(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        loop {
+            if let Ok((200, body)) = self.calls().await {
+                if calls_of(&body).is_empty() {
+                    return Ok(());
+                }
+                last = body;
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::timeout(
+                    format!("no live calls in /v1/calls (last seen: {last})"),
+                    timeout,
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The `calls` array of a `{"calls":[...]}` reply (empty when absent).
+pub fn calls_of(body: &Value) -> Vec<Value> {
+    body.get("calls")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The `error.code` of an error reply, if any.
+pub fn error_code(body: &Value) -> Option<&str> {
+    body.pointer("/error/code").and_then(Value::as_str)
+}
+
+/// A string field of a JSON object, or "" (for terse assertions).
+pub fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Fails with the reply when its status is not `expected`; returns the body otherwise.
+pub fn expect_status(what: &str, expected: u16, reply: Reply) -> Result<Value> {
+    let (status, body) = reply;
+    if status == expected {
+        Ok(body)
+    } else {
+        Err(HarnessError::Api {
+            what: what.to_string(),
+            expected,
+            status,
+            body: body.to_string(),
+        })
+    }
+}
+
+fn parse_body(bytes: &[u8]) -> Value {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
