@@ -34,4 +34,12 @@ run_isolated() {
 }
 
 echo "== cargo test (in a loopback-only network namespace)"
-run_isolated cargo test --workspace --offline -- "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+run_isolated cargo test --workspace --offline --no-fail-fast -- "$@" 2>&1 | tee "$log" || status=$?
+
+# One closing line for the whole run: the sum over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
