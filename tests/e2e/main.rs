@@ -11,6 +11,7 @@ mod app_errors;
 mod calls;
 mod cancel;
 mod common;
+mod examples;
 mod harness;
 mod options;
 mod restart;

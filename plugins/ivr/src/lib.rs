@@ -42,6 +42,7 @@ struct Ivr {
 impl Ivr {
     fn menu(&mut self, call: &Call) {
         self.menu_plays += 1;
+        log::info!("menu play {}", self.menu_plays);
         match call.say_with(MENU).stop_on_dtmf().send() {
             Ok(id) => self.state = State::Menu(id),
             Err(e) => self.fail(call, "menu", &e),
