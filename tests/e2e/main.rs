@@ -15,4 +15,5 @@ mod examples;
 mod harness;
 mod options;
 mod restart;
+mod startup;
 mod uploads;

@@ -547,16 +547,9 @@ impl Actor {
                     timeout_ms: None,
                     stop_on_dtmf: options.stop_on_dtmf,
                 };
-                self.pending.push_back(PendingMedia {
-                    id,
-                    opts,
-                    clip: None,
-                });
                 let media = self.calls.media.clone();
-                let tx = self.media_tx.clone();
-                tokio::spawn(async move {
-                    let result = media.say(text, options.language, options.voice, RATE).await;
-                    let _ = tx.send((id, result)).await;
+                self.queue_media(id, opts, async move {
+                    media.say(text, options.language, options.voice, RATE).await
                 });
             }
             Action::Play {
@@ -571,17 +564,8 @@ impl Actor {
                     timeout_ms: options.timeout_ms,
                     stop_on_dtmf: options.stop_on_dtmf,
                 };
-                self.pending.push_back(PendingMedia {
-                    id,
-                    opts,
-                    clip: None,
-                });
                 let media = self.calls.media.clone();
-                let tx = self.media_tx.clone();
-                tokio::spawn(async move {
-                    let result = media.file(&file_id, RATE).await;
-                    let _ = tx.send((id, result)).await;
-                });
+                self.queue_media(id, opts, async move { media.file(&file_id, RATE).await });
             }
             Action::StopMedia => self.stop_media(),
             Action::CollectDtmf { opts: options } => {
@@ -600,6 +584,25 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// Queues a `say` or `play` in request order and produces its clip off the actor; the clip
+    /// arrives through `media_rx` and is played once everything before it is ready.
+    fn queue_media(
+        &mut self,
+        id: u64,
+        opts: PlayOpts,
+        clip: impl Future<Output = Result<Arc<Pcm>, String>> + Send + 'static,
+    ) {
+        self.pending.push_back(PendingMedia {
+            id,
+            opts,
+            clip: None,
+        });
+        let tx = self.media_tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send((id, clip.await)).await;
+        });
     }
 
     fn stop_media(&mut self) {
