@@ -32,8 +32,8 @@ pub(crate) const MAX_ACTIONS_PER_EVENT: usize = 100;
 pub(crate) const MAX_LOG_LINES_PER_EVENT: u32 = 100;
 /// Bytes of stdout/stderr kept per event.
 pub(crate) const MAX_CAPTURED_OUTPUT: usize = 8192;
-/// Keys that RFC 4733 reports and `collect-dtmf` accepts as a terminator.
-const DTMF_KEYS: &str = "0123456789*#ABCD";
+/// The keys `collect-dtmf` accepts as a terminator (the WIT contract: "#" or "*").
+const TERMINATOR_KEYS: &str = "#*";
 
 /// Answers `play` requests: whether a file id names an uploaded file.
 pub type FileExists = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -304,10 +304,10 @@ impl wit_call_control::Host for HostState {
             Some(t) => {
                 let mut chars = t.chars();
                 match (chars.next(), chars.next()) {
-                    (Some(c), None) if DTMF_KEYS.contains(c) => Some(c),
+                    (Some(c), None) if TERMINATOR_KEYS.contains(c) => Some(c),
                     _ => {
                         return Err(wit_types::Error::InvalidArgument(format!(
-                            "terminator `{}` is not one DTMF key",
+                            "terminator `{}` must be \"#\" or \"*\"",
                             cut(t, 16)
                         )));
                     }
@@ -498,6 +498,9 @@ mod tests {
         ));
         assert!(is_arg(
             s.collect_dtmf("c1".into(), opts(4, Some("x"), 5000))
+        ));
+        assert!(is_arg(
+            s.collect_dtmf("c1".into(), opts(4, Some("5"), 5000))
         ));
         assert!(is_arg(s.collect_dtmf("c1".into(), opts(4, None, 0))));
         s.collect_dtmf("c1".into(), opts(4, Some("#"), 5000))
