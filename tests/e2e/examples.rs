@@ -19,6 +19,17 @@ async fn pbx_with_examples() -> Pbx {
     .unwrap()
 }
 
+/// A pbx with the examples and a baresip caller connected to the ivr.
+async fn ivr_call() -> (Pbx, pbx_tests::Baresip) {
+    let pbx = pbx_with_examples().await;
+    let mut ua = caller().await;
+    ua.dial(&pbx.sip_uri(IVR)).await.unwrap();
+    ua.wait_event("CALL_ESTABLISHED", ESTABLISH_TIMEOUT)
+        .await
+        .unwrap();
+    (pbx, ua)
+}
+
 /// `--example-apps` installs hello on 1000 and ivr on 2000, both answer, and a restart neither
 /// duplicates versions nor rebinds anything.
 #[tokio::test]
@@ -77,12 +88,7 @@ async fn example_apps_are_installed_and_answer() {
 /// saying so.
 #[tokio::test]
 async fn ivr_key_two_goes_to_support_and_hangs_up() {
-    let pbx = pbx_with_examples().await;
-    let mut ua = caller().await;
-    ua.dial(&pbx.sip_uri(IVR)).await.unwrap();
-    ua.wait_event("CALL_ESTABLISHED", ESTABLISH_TIMEOUT)
-        .await
-        .unwrap();
+    let (pbx, mut ua) = ivr_call().await;
     ua.pump_events(Duration::from_millis(1500)).await.unwrap();
     ua.send_dtmf("2").await.unwrap();
     ua.wait_event("CALL_CLOSED", Duration::from_secs(15))
@@ -100,12 +106,7 @@ async fn ivr_key_two_goes_to_support_and_hangs_up() {
 /// then the app says goodbye and hangs up.
 #[tokio::test]
 async fn ivr_without_a_key_repeats_twice_then_hangs_up() {
-    let pbx = pbx_with_examples().await;
-    let mut ua = caller().await;
-    ua.dial(&pbx.sip_uri(IVR)).await.unwrap();
-    ua.wait_event("CALL_ESTABLISHED", ESTABLISH_TIMEOUT)
-        .await
-        .unwrap();
+    let (pbx, mut ua) = ivr_call().await;
     ua.wait_event("CALL_CLOSED", Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("ivr did not give up on a silent caller: {e}"));

@@ -35,21 +35,26 @@ fn serve(args: &[&str]) -> (Option<i32>, String) {
     }
 }
 
+/// `pbx serve` on the given SIP and HTTP addresses and data directory.
+fn serve_on(sip: &str, http: &str, data: &std::path::Path) -> (Option<i32>, String) {
+    serve(&[
+        "--sip",
+        sip,
+        "--http",
+        http,
+        "--data",
+        data.to_str().unwrap(),
+        "--admin-token",
+        "startup-test-token",
+    ])
+}
+
 #[test]
 fn taken_sip_port_is_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sip = taken.local_addr().unwrap().to_string();
-    let (code, stderr) = serve(&[
-        "--sip",
-        &sip,
-        "--http",
-        "127.0.0.1:0",
-        "--data",
-        data.path().to_str().unwrap(),
-        "--admin-token",
-        "startup-test-token",
-    ]);
+    let (code, stderr) = serve_on(&sip, "127.0.0.1:0", data.path());
     assert!(code.is_some_and(|c| c != 0), "exit {code:?}: {stderr}");
     assert!(
         stderr.contains("cannot bind SIP UDP") && stderr.contains(&sip),
@@ -62,16 +67,7 @@ fn taken_http_port_is_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let http = taken.local_addr().unwrap().to_string();
-    let (code, stderr) = serve(&[
-        "--sip",
-        "127.0.0.1:0",
-        "--http",
-        &http,
-        "--data",
-        data.path().to_str().unwrap(),
-        "--admin-token",
-        "startup-test-token",
-    ]);
+    let (code, stderr) = serve_on("127.0.0.1:0", &http, data.path());
     assert!(code.is_some_and(|c| c != 0), "exit {code:?}: {stderr}");
     assert!(
         stderr.contains("admin API") && stderr.contains(&http),
@@ -84,16 +80,7 @@ fn unusable_data_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-directory");
     std::fs::write(&file, b"x").unwrap();
-    let (code, stderr) = serve(&[
-        "--sip",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--data",
-        file.to_str().unwrap(),
-        "--admin-token",
-        "startup-test-token",
-    ]);
+    let (code, stderr) = serve_on("127.0.0.1:0", "127.0.0.1:0", &file);
     assert!(code.is_some_and(|c| c != 0), "exit {code:?}: {stderr}");
     assert!(
         stderr.contains("data directory") && stderr.contains("not-a-directory"),
