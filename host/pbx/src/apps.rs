@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use anyhow::Context;
 use pbx_plugin::{CompiledApp, Runtime};
 use tracing::{info, warn};
 
@@ -32,37 +33,47 @@ impl AppCache {
         &self.runtime
     }
 
-    /// Returns the compiled version, loading the stored artifact or compiling the component.
+    /// Returns the compiled version: from memory, from the runtime's cache (a component
+    /// compiled when it was uploaded is keyed by its sha256), from the stored artifact, or by
+    /// compiling; whatever was compiled here is stored as an artifact for the next start.
     /// Blocking: call it from a blocking thread when it may compile.
     pub fn get(&self, app_id: &str, version: u32) -> anyhow::Result<Arc<CompiledApp>> {
         let key = (app_id.to_string(), version);
         if let Some(app) = self.lock().get(&key) {
             return Ok(app.clone());
         }
-        // wasmtime refuses artifacts of another engine configuration itself; the key only keeps
-        // artifacts of different wasmtime releases apart.
-        let engine_key = ENGINE_KEY;
-        let app = match self.store.artifact(app_id, version, engine_key) {
-            Ok(Some(artifact)) => match self.runtime.load_serialized(&artifact) {
-                Ok(app) => Some(app),
-                Err(err) => {
-                    warn!(app_id, version, %err, "stored artifact unusable; recompiling");
-                    None
-                }
+        let sha = self
+            .store
+            .version(app_id, version)?
+            .with_context(|| format!("app {app_id} has no version {version}"))?
+            .sha256;
+        let stored = match self.store.artifact(app_id, version, ENGINE_KEY) {
+            Ok(Some(artifact)) => match self.runtime.cached(&sha) {
+                Some(app) => Some(app),
+                None => match self.runtime.load_serialized(&artifact) {
+                    Ok(app) => Some(self.runtime.insert_cached(&sha, app)),
+                    Err(err) => {
+                        warn!(app_id, version, %err, "stored artifact unusable; recompiling");
+                        None
+                    }
+                },
             },
             _ => None,
         };
-        let app = match app {
+        let app = match stored {
             Some(app) => app,
             None => {
                 let bytes = self.store.version_bytes(app_id, version)?;
-                let app = self.runtime.compile(&bytes)?;
-                info!(app_id, version, "compiled app version");
+                let app = self.runtime.compile_cached(&sha, &bytes)?;
+                info!(
+                    app_id,
+                    version, "app version compiled (or reused from upload); storing its artifact"
+                );
                 match app.serialize() {
                     Ok(artifact) => {
                         if let Err(err) = self
                             .store
-                            .put_artifact(app_id, version, engine_key, &artifact)
+                            .put_artifact(app_id, version, ENGINE_KEY, &artifact)
                         {
                             warn!(app_id, version, %err, "cannot store compiled artifact");
                         }

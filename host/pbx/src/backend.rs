@@ -6,10 +6,16 @@ use std::sync::Arc;
 use pbx_api::{Backend, ComponentRejection, RejectionCode};
 use pbx_plugin::{Runtime, ValidationError};
 use pbx_store::CallRecord;
+use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use crate::apps::AppCache;
 use crate::call::Calls;
+
+/// The runtime's cache key for a component: its sha256, as the store records it per version.
+pub fn component_key(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
 
 /// Implements the API's view of the running server.
 pub struct ServerBackend {
@@ -31,7 +37,11 @@ impl ServerBackend {
 
 impl Backend for ServerBackend {
     fn check_component(&self, bytes: &[u8]) -> Result<(), ComponentRejection> {
-        self.runtime.validate(bytes).map_err(|err| {
+        // Compiling is the validation; keeping the result under the component's sha256 means
+        // the cache warm-up after the version is stored (or the first call) does not compile
+        // the same bytes again.
+        let checked = self.runtime.compile_cached(&component_key(bytes), bytes);
+        checked.map(|_| ()).map_err(|err| {
             let code = match err {
                 ValidationError::NotAComponent(_) => RejectionCode::NotAComponent,
                 ValidationError::CompileFailed(_) => RejectionCode::CompileFailed,

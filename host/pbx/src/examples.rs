@@ -9,8 +9,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use pbx_plugin::Runtime;
-use sha2::{Digest, Sha256};
 use tracing::{info, warn};
+
+use crate::backend::component_key;
 
 /// The example apps and the numbers they answer.
 const EXAMPLES: &[(&str, &str)] = &[("hello", "1000"), ("ivr", "2000")];
@@ -31,10 +32,10 @@ pub fn install(
                 continue;
             }
         };
+        let sha = component_key(&bytes);
         runtime
-            .validate(&bytes)
+            .compile_cached(&sha, &bytes)
             .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-        let sha = hex::encode(Sha256::digest(&bytes));
         let app = match store.list_apps()?.into_iter().find(|a| a.name == *name) {
             Some(app) => app,
             None => store.create_app(name)?,
