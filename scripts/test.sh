@@ -39,6 +39,10 @@ trap 'rm -f "$log"' EXIT
 status=0
 run_isolated cargo test --workspace --offline --no-fail-fast -- "$@" 2>&1 | tee "$log" || status=$?
 
+echo "== the apps' own tests (the SDK's host-side stand-in, no pbx needed)"
+host_target=$(rustc -vV | awk '/^host:/ { print $2 }')
+(cd plugins && cargo test --workspace --offline --target "$host_target" -- "$@") 2>&1 | tee -a "$log" || status=$?
+
 # One closing line for the whole run: the sum over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "summary: %d passed, %d failed\n", p, f }' "$log"

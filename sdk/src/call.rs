@@ -1,51 +1,65 @@
-//! The typed call handle and its request builders.
+//! The leg handle: one typed method per `pbx:app/call-control` import that acts on a leg.
 //!
-//! Invariants: every method maps to exactly one `pbx:app/call-control` import and returns
-//! at once; defaults follow the WIT docs (English, one loop, no stop on DTMF).
+//! Invariants: every method maps to exactly one import and returns at once; a handle is only
+//! an id, so it can be cloned, compared and kept in app state freely, and a handle outliving
+//! its leg only gets [`Error::InvalidState`] back.
 
-use crate::bindings::pbx::app::call_control as cc;
-use crate::bindings::pbx::app::types::{CollectOptions, PlayOptions, SayOptions};
-use crate::{Error, MediaId};
+use std::fmt;
+use std::time::Duration;
 
-/// A handle on one call, given to every [`App`](crate::App) event.
+use crate::host::cc;
+use crate::media::{Target, millis};
+use crate::{
+    Collect, Dial, Endpoint, Error, MediaId, MuteDirection, Play, RecordTarget, Recording, Say,
+    StartRecording,
+};
+
+/// A handle on one leg of the session, given to every leg event and returned by
+/// [`dial`](crate::dial).
 ///
-/// Cloning is cheap enough for keeping it in app state; a handle outliving its call only
-/// gets [`Error::InvalidState`] back.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Two handles are equal when they name the same leg, so `call == self.callee` tells which
+/// leg an event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Call {
     id: String,
 }
 
 impl Call {
-    #[doc(hidden)]
-    pub fn new(id: &str) -> Self {
-        Call { id: id.to_owned() }
+    /// A handle for a leg id the host gave out (for example one kept as text).
+    pub fn from_id(id: impl Into<String>) -> Self {
+        Call { id: id.into() }
     }
 
-    /// The host's id of this call, as shown in the admin API.
+    #[doc(hidden)]
+    pub fn new(id: &str) -> Self {
+        Call::from_id(id)
+    }
+
+    /// The host's id of this leg, as shown in the admin API.
     pub fn id(&self) -> &str {
         &self.id
     }
 
-    /// Answers the call (SIP 200 OK). Media starts flowing.
+    /// Answers an inbound leg (SIP 200 OK). Media starts flowing.
     pub fn answer(&self) -> Result<(), Error> {
-        cc::answer(&self.id).map_err(Error::from)
+        Ok(cc::answer(&self.id)?)
     }
 
     /// Starts early media (SIP 183) so that `say` and `play` are heard before answering.
     pub fn early_media(&self) -> Result<(), Error> {
-        cc::early_media(&self.id).map_err(Error::from)
+        Ok(cc::early_media(&self.id)?)
     }
 
-    /// Rejects the unanswered call with a SIP final status from 400 to 699, such as 486
-    /// (busy here) or 603 (decline).
+    /// Rejects an unanswered inbound leg with a SIP final status from 400 to 699, such as
+    /// 486 (busy here) or 603 (decline).
     pub fn reject(&self, status: u16) -> Result<(), Error> {
-        cc::reject(&self.id, status).map_err(Error::from)
+        Ok(cc::reject(&self.id, status)?)
     }
 
-    /// Ends the call: BYE when answered, 480 when not yet answered.
+    /// Ends the leg: BYE when answered, 480 for an unanswered inbound leg, CANCEL for a leg
+    /// still being dialled. Hanging up the session's first leg hangs up every other leg.
     pub fn hangup(&self) -> Result<(), Error> {
-        cc::hangup(&self.id).map_err(Error::from)
+        Ok(cc::hangup(&self.id)?)
     }
 
     /// Speaks `text` in English, once; the end is reported to
@@ -56,14 +70,7 @@ impl Call {
 
     /// Starts a `say` request with options: `call.say_with("Hallo").language("de").send()`.
     pub fn say_with<'a>(&'a self, text: &'a str) -> Say<'a> {
-        Say {
-            call: self,
-            text,
-            language: None,
-            voice: None,
-            loops: 1,
-            stop_on_dtmf: false,
-        }
+        Say::new(Target::Call(&self.id), text)
     }
 
     /// Plays an uploaded audio file once, by its id; the end is reported to
@@ -74,164 +81,142 @@ impl Call {
 
     /// Starts a `play` request with options: `call.play_with(id).loops(3).send()`.
     pub fn play_with<'a>(&'a self, file_id: &'a str) -> Play<'a> {
-        Play {
-            call: self,
-            file_id,
-            loops: 1,
-            offset_ms: 0,
-            timeout_ms: None,
-            stop_on_dtmf: false,
-        }
+        Play::new(Target::Call(&self.id), file_id)
+    }
+
+    /// Plays the built-in music in a loop until [`Call::stop_media`].
+    pub fn play_music(&self) -> Result<MediaId, Error> {
+        Ok(cc::play_music(&self.id, None)?)
+    }
+
+    /// Plays an uploaded file in a loop until [`Call::stop_media`].
+    pub fn play_music_file(&self, file_id: &str) -> Result<MediaId, Error> {
+        Ok(cc::play_music(&self.id, Some(file_id))?)
     }
 
     /// Stops the media playing now and drops what is queued; each stopped request still
     /// reports its finished event.
     pub fn stop_media(&self) -> Result<(), Error> {
-        cc::stop_media(&self.id).map_err(Error::from)
+        Ok(cc::stop_media(&self.id)?)
     }
 
     /// Collects keypad digits; the result arrives as
     /// [`App::on_dtmf_collected`](crate::App::on_dtmf_collected). A new collection cancels
     /// the one under way.
     pub fn collect_dtmf(&self, collect: Collect) -> Result<(), Error> {
-        let options = CollectOptions {
-            max_digits: collect.max_digits,
-            terminator: collect.terminator.map(String::from),
-            timeout_ms: collect.timeout_ms,
-        };
-        cc::collect_dtmf(&self.id, &options).map_err(Error::from)
+        Ok(cc::collect_dtmf(&self.id, &collect.options())?)
+    }
+
+    /// Sends keypad digits ("0"-"9", "*", "#", "A"-"D", up to 32) to an answered leg as
+    /// RFC 4733 events of 100 ms each.
+    pub fn send_dtmf(&self, digits: &str) -> Result<(), Error> {
+        Ok(cc::send_dtmf(&self.id, digits, 0)?)
+    }
+
+    /// [`Call::send_dtmf`] with another length per digit (40 ms to 2 s).
+    pub fn send_dtmf_with_duration(&self, digits: &str, each: Duration) -> Result<(), Error> {
+        Ok(cc::send_dtmf(&self.id, digits, millis(each))?)
+    }
+
+    /// Puts an answered leg on hold (re-INVITE `sendonly`) with the built-in music; its
+    /// bridge, if any, is suspended.
+    pub fn hold(&self) -> Result<(), Error> {
+        Ok(cc::hold(&self.id, None)?)
+    }
+
+    /// [`Call::hold`] with an uploaded file as the music.
+    pub fn hold_with_music(&self, file_id: &str) -> Result<(), Error> {
+        Ok(cc::hold(&self.id, Some(file_id))?)
+    }
+
+    /// Takes the leg off hold (re-INVITE `sendrecv`); its bridge resumes.
+    pub fn resume(&self) -> Result<(), Error> {
+        Ok(cc::resume(&self.id)?)
+    }
+
+    /// Mutes the leg: `Inbound` (nobody hears it), `Outbound` (it hears silence) or `Both`.
+    /// Media the app plays to it is still heard.
+    pub fn mute(&self, direction: MuteDirection) -> Result<(), Error> {
+        Ok(cc::mute(&self.id, direction)?)
+    }
+
+    /// Undoes [`Call::mute`] for the given direction.
+    pub fn unmute(&self, direction: MuteDirection) -> Result<(), Error> {
+        Ok(cc::unmute(&self.id, direction)?)
+    }
+
+    /// Bridges this answered leg with another: each hears the other. A leg is in at most one
+    /// bridge or conference; when either leg ends the other stays up for the app.
+    pub fn connect(&self, other: &Call) -> Result<(), Error> {
+        Ok(cc::connect(&self.id, &other.id)?)
+    }
+
+    /// Takes the leg out of its bridge.
+    pub fn disconnect(&self) -> Result<(), Error> {
+        Ok(cc::disconnect(&self.id)?)
+    }
+
+    /// Dials `target` for this unanswered inbound leg and bridges them: this leg hears the
+    /// ringing and early media and is answered only when the new leg answers. Returns the
+    /// new leg; when it fails, this leg stays unanswered for the app.
+    pub fn dial_and_connect(&self, target: &Endpoint) -> Result<Call, Error> {
+        self.dial_and_connect_with(target).send()
+    }
+
+    /// [`Call::dial_and_connect`] with dial options.
+    pub fn dial_and_connect_with<'a>(&'a self, target: &'a Endpoint) -> Dial<'a> {
+        Dial::dial_and_connect(self, target)
+    }
+
+    /// Blind transfer: hangs up the leg this one is bridged with and dials `target` for this
+    /// leg, which hears music until the new leg answers. Returns the new leg.
+    pub fn transfer(&self, target: &Endpoint) -> Result<Call, Error> {
+        self.transfer_with(target).send()
+    }
+
+    /// [`Call::transfer`] with dial options.
+    pub fn transfer_with<'a>(&'a self, target: &'a Endpoint) -> Dial<'a> {
+        Dial::transfer(self, target)
+    }
+
+    /// Attended transfer, first step: this leg (an agent) consults `target` while the party
+    /// it was bridged with hears music. Returns the consult leg, bridged with this one once
+    /// it answers.
+    pub fn consult(&self, target: &Endpoint) -> Result<Call, Error> {
+        self.consult_with(target).send()
+    }
+
+    /// [`Call::consult`] with dial options.
+    pub fn consult_with<'a>(&'a self, target: &'a Endpoint) -> Dial<'a> {
+        Dial::consult(self, target)
+    }
+
+    /// Attended transfer, last step: bridges the held party with the consult leg and hangs
+    /// up this (agent) leg.
+    pub fn complete_transfer(&self) -> Result<(), Error> {
+        Ok(cc::complete_transfer(&self.id)?)
+    }
+
+    /// Abandons a consultation: hangs up the consult leg and bridges this leg with its held
+    /// party again.
+    pub fn cancel_transfer(&self) -> Result<(), Error> {
+        Ok(cc::cancel_transfer(&self.id)?)
+    }
+
+    /// Starts recording this leg (what its party says and what it hears from the pbx).
+    pub fn record(&self) -> StartRecording {
+        Recording::start(RecordTarget::Call(self.clone()))
+    }
+
+    /// Starts recording the bridge this leg is in (both parties).
+    pub fn record_bridge(&self) -> StartRecording {
+        Recording::start(RecordTarget::Bridge(self.clone()))
     }
 }
 
-/// A `say` request being built; [`Say::send`] sends it.
-#[derive(Debug, Clone)]
-#[must_use = "a Say does nothing until `send` is called"]
-pub struct Say<'a> {
-    call: &'a Call,
-    text: &'a str,
-    language: Option<&'a str>,
-    voice: Option<&'a str>,
-    loops: u32,
-    stop_on_dtmf: bool,
-}
-
-impl<'a> Say<'a> {
-    /// A BCP 47 language tag such as "en", "en-us" or "de".
-    pub fn language(mut self, language: &'a str) -> Self {
-        self.language = Some(language);
-        self
-    }
-
-    /// A voice variant of the host's engine, such as "f3".
-    pub fn voice(mut self, voice: &'a str) -> Self {
-        self.voice = Some(voice);
-        self
-    }
-
-    /// How many times to speak the text (0 counts as 1).
-    pub fn loops(mut self, loops: u32) -> Self {
-        self.loops = loops;
-        self
-    }
-
-    /// Stop speaking when the caller presses a key.
-    pub fn stop_on_dtmf(mut self) -> Self {
-        self.stop_on_dtmf = true;
-        self
-    }
-
-    /// Sends the request; the returned id comes back in the finished event.
-    pub fn send(self) -> Result<MediaId, Error> {
-        let options = SayOptions {
-            language: self.language.map(String::from),
-            voice: self.voice.map(String::from),
-            loop_count: self.loops,
-            stop_on_dtmf: self.stop_on_dtmf,
-        };
-        cc::say(&self.call.id, self.text, &options).map_err(Error::from)
-    }
-}
-
-/// A `play` request being built; [`Play::send`] sends it.
-#[derive(Debug, Clone)]
-#[must_use = "a Play does nothing until `send` is called"]
-pub struct Play<'a> {
-    call: &'a Call,
-    file_id: &'a str,
-    loops: u32,
-    offset_ms: u32,
-    timeout_ms: Option<u32>,
-    stop_on_dtmf: bool,
-}
-
-impl Play<'_> {
-    /// How many times to play the file (0 counts as 1).
-    pub fn loops(mut self, loops: u32) -> Self {
-        self.loops = loops;
-        self
-    }
-
-    /// Where to start within the file, in milliseconds (first loop only).
-    pub fn offset_ms(mut self, offset_ms: u32) -> Self {
-        self.offset_ms = offset_ms;
-        self
-    }
-
-    /// Stop after this many milliseconds of playback.
-    pub fn timeout_ms(mut self, timeout_ms: u32) -> Self {
-        self.timeout_ms = Some(timeout_ms);
-        self
-    }
-
-    /// Stop playing when the caller presses a key.
-    pub fn stop_on_dtmf(mut self) -> Self {
-        self.stop_on_dtmf = true;
-        self
-    }
-
-    /// Sends the request; the returned id comes back in the finished event.
-    pub fn send(self) -> Result<MediaId, Error> {
-        let options = PlayOptions {
-            loop_count: self.loops,
-            offset_ms: self.offset_ms,
-            timeout_ms: self.timeout_ms,
-            stop_on_dtmf: self.stop_on_dtmf,
-        };
-        cc::play(&self.call.id, self.file_id, options).map_err(Error::from)
-    }
-}
-
-/// How to collect digits: `Collect::max(4).terminator('#').timeout_ms(5000)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Collect {
-    max_digits: u32,
-    terminator: Option<char>,
-    timeout_ms: u32,
-}
-
-impl Collect {
-    /// The inter-digit timeout used unless [`Collect::timeout_ms`] sets another.
-    pub const DEFAULT_TIMEOUT_MS: u32 = 5000;
-
-    /// Finish once `max_digits` digits are collected (the host accepts 1 to 64).
-    pub fn max(max_digits: u32) -> Self {
-        Collect {
-            max_digits,
-            terminator: None,
-            timeout_ms: Self::DEFAULT_TIMEOUT_MS,
-        }
-    }
-
-    /// Finish when this key ('#' or '*') is pressed; it is not included in the digits.
-    pub fn terminator(mut self, key: char) -> Self {
-        self.terminator = Some(key);
-        self
-    }
-
-    /// Finish when no digit arrives for this long, including before the first digit.
-    pub fn timeout_ms(mut self, timeout_ms: u32) -> Self {
-        self.timeout_ms = timeout_ms;
-        self
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.id)
     }
 }
 
@@ -240,28 +225,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn collect_builder_defaults_and_overrides() {
-        let c = Collect::max(4);
-        assert_eq!(c.max_digits, 4);
-        assert_eq!(c.terminator, None);
-        assert_eq!(c.timeout_ms, Collect::DEFAULT_TIMEOUT_MS);
-        let c = c.terminator('#').timeout_ms(3000);
-        assert_eq!((c.terminator, c.timeout_ms), (Some('#'), 3000));
-    }
-
-    #[test]
-    fn say_builder_defaults_to_english_once_without_stop() {
-        let call = Call::new("c1");
-        let s = call.say_with("hi");
-        assert_eq!(
-            (s.language, s.voice, s.loops, s.stop_on_dtmf),
-            (None, None, 1, false)
-        );
-        let s = s.language("de").voice("f3").loops(2).stop_on_dtmf();
-        assert_eq!(
-            (s.language, s.voice, s.loops, s.stop_on_dtmf),
-            (Some("de"), Some("f3"), 2, true)
-        );
-        assert_eq!(call.id(), "c1");
+    fn handles_compare_by_id() {
+        let a = Call::from_id("leg-1");
+        assert_eq!(a, Call::new("leg-1"));
+        assert_ne!(a, Call::from_id(String::from("leg-2")));
+        assert_eq!(a.id(), "leg-1");
+        assert_eq!(a.to_string(), "leg-1");
     }
 }

@@ -1,22 +1,24 @@
-//! The error a call-control request returns when the host refuses it.
+//! The error a request returns when the host refuses it.
 //!
-//! Invariant: a refusal never ends the call; the app decides what to do next.
-
-use std::fmt;
+//! Invariant: a refusal never ends a leg; the app decides what to do next.
 
 use crate::bindings::pbx::app::types::Error as WitError;
 
-/// Why the host refused a call-control request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why the host refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// The call is not in a state that allows this (for example `answer` twice, or `say`
-    /// after hangup).
+    /// The leg or conference is not in a state that allows this (for example `answer` twice,
+    /// `connect` on an unanswered leg, or `say` after hangup).
+    #[error("invalid state: {0}")]
     InvalidState(String),
     /// An argument is out of range or malformed; the text says which.
+    #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// The call or file named does not exist.
+    /// The leg, conference, recording, file or user named does not exist in this session.
+    #[error("not found: {0}")]
     NotFound(String),
-    /// The host could not do it (for example the speech engine failed).
+    /// The host could not do it (for example the speech engine failed, or a limit).
+    #[error("failed: {0}")]
     Failed(String),
 }
 
@@ -31,20 +33,6 @@ impl Error {
         }
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self {
-            Error::InvalidState(_) => "invalid state",
-            Error::InvalidArgument(_) => "invalid argument",
-            Error::NotFound(_) => "not found",
-            Error::Failed(_) => "failed",
-        };
-        write!(f, "{kind}: {}", self.message())
-    }
-}
-
-impl std::error::Error for Error {}
 
 impl From<WitError> for Error {
     fn from(e: WitError) -> Self {

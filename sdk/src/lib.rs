@@ -1,10 +1,12 @@
 //! pbx-sdk: write pbx call apps in Rust and build them as WebAssembly components.
 //!
 //! An app is a type that implements [`App`] and is exported with [`export_app!`]. The host
-//! creates one instance of the component per call, so the app value itself is the call's
-//! state: it is created with [`Default`] before the first event and lives until the call
-//! ends. Every [`Call`] method returns at once; work that takes time (speaking, playing,
-//! collecting digits) reports its end as a later event.
+//! creates one instance of the component per call *session*: the call that started it and
+//! every leg the app dials from it. The app value itself is the session's state: it is
+//! created with [`Default`] before the first event and lives until the session's last leg
+//! ended. Every event names the leg (a [`Call`]) or the [`Conference`] it is about. Every
+//! request returns at once; work that takes time (ringing, speaking, playing, collecting
+//! digits, recording) reports its end as a later event.
 //!
 //! ```no_run
 //! use pbx_sdk::{App, Call, CallInfo};
@@ -23,17 +25,36 @@
 //! pbx_sdk::export_app!(Hello);
 //! ```
 //!
-//! Invariants: the generated WIT bindings stay private to this crate (`__private` is not
-//! part of the API); the app value is only touched from the export being run, never
-//! re-entered, because imports never call back into the app.
+//! Apps are tested on the build machine with [`testing`], which records every request
+//! instead of reaching a pbx.
+//!
+//! Invariants: the generated WIT bindings stay private to this crate (`__private` and
+//! `bindings` are not part of the API); the app value is only touched from the export being
+//! run, never re-entered, because imports never call back into the app.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, reason = "tests may unwrap"))]
 
 mod call;
+mod conference;
+mod dial;
+mod endpoint;
 mod error;
+mod host;
 pub mod log;
+mod media;
+mod recording;
+pub mod testing;
+mod timer;
+mod types;
 
-pub use call::{Call, Collect, Play, Say};
+pub use call::Call;
+pub use conference::{Conference, CreateConference, Join};
+pub use dial::{Dial, Group, dial, dial_group, dial_with};
+pub use endpoint::{Endpoint, EndpointError};
 pub use error::Error;
+pub use media::{Collect, Play, Say};
+pub use recording::{RecordTarget, Recording, StartRecording};
+pub use timer::{cancel_timer, set_timer};
 
 #[allow(
     unsafe_code,
@@ -53,25 +74,33 @@ pub mod bindings {
     });
 }
 
-/// How a call ended, given to [`App::on_call_finished`].
+/// How a leg ended, given to [`App::on_call_finished`].
 pub use bindings::pbx::app::types::CallEnded;
-/// What the app is told about a new call: its id, the caller, the called number and the
-/// app's configuration values.
+/// What the app is told about the call that starts a session: its id, the caller, the
+/// called number and the app's configuration values (see [`CallInfo::config_value`]).
 pub use bindings::pbx::app::types::CallInfo;
 /// Why a digit collection finished.
 pub use bindings::pbx::app::types::CollectEnd;
 /// Result of a digit collection, given to [`App::on_dtmf_collected`].
 pub use bindings::pbx::app::types::CollectedDigits;
-/// Which way a call was set up.
+/// Which way a leg was set up.
 pub use bindings::pbx::app::types::Direction;
-/// Who ended a call.
+/// Who ended a leg.
 pub use bindings::pbx::app::types::HangupBy;
-/// Why a call ended.
+/// Why a leg ended; `Display` prints the WIT name ("busy", "noanswer", ...).
 pub use bindings::pbx::app::types::HangupReason;
 /// What a finished `say` or `play` reports.
 pub use bindings::pbx::app::types::MediaFinished;
 /// The host's identifier of one `say` or `play` request, echoed in its finished event.
 pub use bindings::pbx::app::types::MediaId;
+/// Which direction of a leg's audio [`Call::mute`] acts on.
+pub use bindings::pbx::app::types::MuteDirection;
+/// The role of a conference participant, for [`Join::role`].
+pub use bindings::pbx::app::types::ParticipantRole;
+/// A finished recording, given to [`App::on_recording_ready`].
+pub use bindings::pbx::app::types::RecordingInfo;
+/// The host's identifier of a timer set with [`set_timer`].
+pub use bindings::pbx::app::types::TimerId;
 
 /// Shorter name for [`CollectedDigits`], as used by [`App::on_dtmf_collected`].
 pub type Collected = CollectedDigits;
@@ -79,16 +108,33 @@ pub type Collected = CollectedDigits;
 /// A call app. Every method has a default that does nothing, so an app implements only the
 /// events it cares about.
 ///
-/// One value of the type exists per call (one component instance per call); it is created
-/// with [`Default`] just before the first event, so fields are per-call state.
+/// One value of the type exists per session (one component instance per session); it is
+/// created with [`Default`] just before the first event, so fields are per-session state.
+/// Events of a session arrive one at a time; each must return within the host's CPU deadline.
 pub trait App: Default + 'static {
-    /// A new call reached a number bound to this app. Answer, reject or start early media;
-    /// a call left alone rings until the caller gives up.
+    /// The call that starts the session. For an inbound call the host has sent 180 Ringing:
+    /// answer, reject, dial, or start early media; a call left alone rings until the caller
+    /// gives up. For a call created with `POST /v1/calls` the host is already dialing it.
     fn on_call_received(&mut self, call: Call, info: &CallInfo) {
         let _ = (call, info);
     }
 
-    /// The caller pressed a key: "0"-"9", "*", "#", "A"-"D".
+    /// A dialled leg is ringing (180).
+    fn on_call_ringing(&mut self, call: Call) {
+        let _ = call;
+    }
+
+    /// A dialled leg sent early media (183 with SDP).
+    fn on_call_early_media(&mut self, call: Call) {
+        let _ = call;
+    }
+
+    /// A dialled leg answered; it can now be spoken to, connected or joined.
+    fn on_call_answered(&mut self, call: Call) {
+        let _ = call;
+    }
+
+    /// A party pressed a key: "0"-"9", "*", "#", "A"-"D".
     fn on_dtmf(&mut self, call: Call, digit: &str) {
         let _ = (call, digit);
     }
@@ -98,7 +144,7 @@ pub trait App: Default + 'static {
         let _ = (call, finished);
     }
 
-    /// A [`Call::play`] finished or was stopped.
+    /// A [`Call::play`] or [`Call::play_music`] finished or was stopped.
     fn on_play_finished(&mut self, call: Call, finished: &MediaFinished) {
         let _ = (call, finished);
     }
@@ -108,14 +154,55 @@ pub trait App: Default + 'static {
         let _ = (call, collected);
     }
 
-    /// The call ended. This is the last event; call-control methods now return
-    /// [`Error::InvalidState`].
+    /// A leg ended. This is the last event for the leg; requests on it now return
+    /// [`Error::InvalidState`]. The session ends after its last leg's `on_call_finished`.
     fn on_call_finished(&mut self, call: Call, ended: &CallEnded) {
         let _ = (call, ended);
     }
+
+    /// A leg is being added to a conference ([`Conference::join`]).
+    fn on_participant_joining(&mut self, conference: Conference, call: Call) {
+        let _ = (conference, call);
+    }
+
+    /// A leg is in the conference and hears it.
+    fn on_participant_joined(&mut self, conference: Conference, call: Call) {
+        let _ = (conference, call);
+    }
+
+    /// A leg could not join (the conference ended or is full, or the leg ended).
+    fn on_participant_join_failed(&mut self, conference: Conference, call: Call, reason: &str) {
+        let _ = (conference, call, reason);
+    }
+
+    /// A leg left the conference (`leave`, `kick`, its hangup, or the conference ending).
+    fn on_participant_left(&mut self, conference: Conference, call: Call) {
+        let _ = (conference, call);
+    }
+
+    /// A conference ended: its last participant left, or it was hung up.
+    fn on_conference_finished(&mut self, conference: Conference) {
+        let _ = conference;
+    }
+
+    /// A [`Conference::say`] or [`Conference::play`] finished or was stopped.
+    fn on_conference_media_finished(&mut self, conference: Conference, finished: &MediaFinished) {
+        let _ = (conference, finished);
+    }
+
+    /// A recording stopped and its files are stored.
+    fn on_recording_ready(&mut self, recording: &RecordingInfo) {
+        let _ = recording;
+    }
+
+    /// A timer set with [`set_timer`] fired; `tag` is the one given when it was set.
+    fn on_timer(&mut self, timer: TimerId, tag: &str) {
+        let _ = (timer, tag);
+    }
 }
 
-/// Exports a type implementing [`App`] as the component's `pbx:app/handlers` interface.
+/// Exports a type implementing [`App`] as the component's `pbx:app/handlers@0.2.0`
+/// interface.
 ///
 /// Use it once per app crate, at the top level of `lib.rs`; the crate must be a `cdylib`
 /// built for `wasm32-wasip2`.
@@ -123,41 +210,116 @@ pub trait App: Default + 'static {
 macro_rules! export_app {
     ($app:ty) => {
         const _: () = {
+            use ::std::string::String;
+
             struct __PbxSdkHandlers;
+
+            fn __with(f: impl FnOnce(&mut $app)) {
+                $crate::__private::with_app::<$app>(f);
+            }
 
             impl $crate::__private::Guest for __PbxSdkHandlers {
                 fn on_call_received(info: $crate::CallInfo) {
-                    $crate::__private::with_app::<$app>(|app| {
-                        $crate::App::on_call_received(app, $crate::Call::new(&info.id), &info)
+                    __with(|app| {
+                        $crate::App::on_call_received(app, $crate::Call::from_id(&*info.id), &info)
                     });
                 }
-                fn on_dtmf(call: ::std::string::String, digit: ::std::string::String) {
-                    $crate::__private::with_app::<$app>(|app| {
-                        $crate::App::on_dtmf(app, $crate::Call::new(&call), &digit)
+                fn on_call_ringing(call: String) {
+                    __with(|app| $crate::App::on_call_ringing(app, $crate::Call::from_id(call)));
+                }
+                fn on_call_early_media(call: String) {
+                    __with(|app| {
+                        $crate::App::on_call_early_media(app, $crate::Call::from_id(call))
                     });
                 }
-                fn on_say_finished(call: ::std::string::String, finished: $crate::MediaFinished) {
-                    $crate::__private::with_app::<$app>(|app| {
-                        $crate::App::on_say_finished(app, $crate::Call::new(&call), &finished)
+                fn on_call_answered(call: String) {
+                    __with(|app| $crate::App::on_call_answered(app, $crate::Call::from_id(call)));
+                }
+                fn on_dtmf(call: String, digit: String) {
+                    __with(|app| $crate::App::on_dtmf(app, $crate::Call::from_id(call), &digit));
+                }
+                fn on_say_finished(call: String, finished: $crate::MediaFinished) {
+                    __with(|app| {
+                        $crate::App::on_say_finished(app, $crate::Call::from_id(call), &finished)
                     });
                 }
-                fn on_play_finished(call: ::std::string::String, finished: $crate::MediaFinished) {
-                    $crate::__private::with_app::<$app>(|app| {
-                        $crate::App::on_play_finished(app, $crate::Call::new(&call), &finished)
+                fn on_play_finished(call: String, finished: $crate::MediaFinished) {
+                    __with(|app| {
+                        $crate::App::on_play_finished(app, $crate::Call::from_id(call), &finished)
                     });
                 }
-                fn on_dtmf_collected(
-                    call: ::std::string::String,
-                    collected: $crate::CollectedDigits,
+                fn on_dtmf_collected(call: String, collected: $crate::CollectedDigits) {
+                    __with(|app| {
+                        $crate::App::on_dtmf_collected(app, $crate::Call::from_id(call), &collected)
+                    });
+                }
+                fn on_call_finished(call: String, ended: $crate::CallEnded) {
+                    __with(|app| {
+                        $crate::App::on_call_finished(app, $crate::Call::from_id(call), &ended)
+                    });
+                }
+                fn on_participant_joining(conference: String, call: String) {
+                    __with(|app| {
+                        $crate::App::on_participant_joining(
+                            app,
+                            $crate::Conference::from_id(conference),
+                            $crate::Call::from_id(call),
+                        )
+                    });
+                }
+                fn on_participant_joined(conference: String, call: String) {
+                    __with(|app| {
+                        $crate::App::on_participant_joined(
+                            app,
+                            $crate::Conference::from_id(conference),
+                            $crate::Call::from_id(call),
+                        )
+                    });
+                }
+                fn on_participant_join_failed(conference: String, call: String, reason: String) {
+                    __with(|app| {
+                        $crate::App::on_participant_join_failed(
+                            app,
+                            $crate::Conference::from_id(conference),
+                            $crate::Call::from_id(call),
+                            &reason,
+                        )
+                    });
+                }
+                fn on_participant_left(conference: String, call: String) {
+                    __with(|app| {
+                        $crate::App::on_participant_left(
+                            app,
+                            $crate::Conference::from_id(conference),
+                            $crate::Call::from_id(call),
+                        )
+                    });
+                }
+                fn on_conference_finished(conference: String) {
+                    __with(|app| {
+                        $crate::App::on_conference_finished(
+                            app,
+                            $crate::Conference::from_id(conference),
+                        )
+                    });
+                }
+                fn on_conference_media_finished(
+                    conference: String,
+                    finished: $crate::MediaFinished,
                 ) {
-                    $crate::__private::with_app::<$app>(|app| {
-                        $crate::App::on_dtmf_collected(app, $crate::Call::new(&call), &collected)
+                    __with(|app| {
+                        $crate::App::on_conference_media_finished(
+                            app,
+                            $crate::Conference::from_id(conference),
+                            &finished,
+                        )
                     });
                 }
-                fn on_call_finished(call: ::std::string::String, ended: $crate::CallEnded) {
-                    $crate::__private::with_app::<$app>(|app| {
-                        $crate::App::on_call_finished(app, $crate::Call::new(&call), &ended)
-                    });
+                fn on_recording_ready(recording: $crate::RecordingInfo) {
+                    __with(|app| $crate::App::on_recording_ready(app, &recording));
+                }
+                fn on_timer(timer: $crate::TimerId, tag: String) {
+                    __with(|app| $crate::App::on_timer(app, timer, &tag));
                 }
             }
 
@@ -178,7 +340,7 @@ pub mod __private {
     pub use crate::bindings::exports::pbx::app::handlers::Guest;
 
     thread_local! {
-        /// The one app value of this instance (one instance per call).
+        /// The one app value of this instance (one instance per session).
         static APP: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
     }
 

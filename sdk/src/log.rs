@@ -2,7 +2,7 @@
 //!
 //! Invariant: lines longer than 4 KiB are cut by the host; logging never fails.
 
-use crate::bindings::pbx::app::log as wit;
+use crate::host::log as wit;
 
 /// How important a log line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

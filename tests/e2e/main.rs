@@ -8,12 +8,20 @@
 )]
 
 mod app_errors;
+mod bridge;
 mod calls;
 mod cancel;
 mod common;
+mod conference;
+mod control;
 mod examples;
+mod group;
 mod harness;
+mod harness_parties;
 mod options;
+mod originate;
+mod register;
 mod restart;
 mod startup;
+mod transfer;
 mod uploads;

@@ -210,6 +210,186 @@ impl Api {
             .await
     }
 
+    /// `GET path` returning the raw body bytes (for WAV downloads).
+    pub async fn get_bytes(&self, path: &str) -> Result<(u16, Vec<u8>)> {
+        let url = format!("{}{}", self.base, path);
+        let http_err = |source| HarnessError::Http {
+            method: "GET".into(),
+            url: url.clone(),
+            source,
+        };
+        let response = self
+            .client
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(http_err)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(http_err)?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// `POST /v1/sip-users {"username","password"}`: 201 `{"id","username",...}`.
+    pub async fn create_sip_user(&self, username: &str, password: &str) -> Result<Reply> {
+        self.post_json(
+            "/v1/sip-users",
+            &json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// `POST /v1/trunks` with `body` (`name`, `proxy`, and optionally `username`, `password`,
+    /// `caller_id`, `number_prefix`, `priority`): 201.
+    pub async fn create_trunk(&self, body: &Value) -> Result<Reply> {
+        self.post_json("/v1/trunks", body).await
+    }
+
+    /// `POST /v1/calls {"from"?, "to", "app_id"}`: 201 with the new live call. `to` is an
+    /// endpoint from [`sip_endpoint`], [`user_endpoint`] or [`phone_endpoint`].
+    pub async fn originate(&self, from: Option<&str>, to: Value, app_id: &str) -> Result<Reply> {
+        let mut body = json!({ "to": to, "app_id": app_id });
+        if let Some(from) = from {
+            body["from"] = Value::String(from.into());
+        }
+        self.post_json("/v1/calls", &body).await
+    }
+
+    /// `GET /v1/conferences`: the live conferences.
+    pub async fn conferences(&self) -> Result<Reply> {
+        self.get("/v1/conferences").await
+    }
+
+    /// `GET /v1/conferences/{id}`: live with `participants`, or finished.
+    pub async fn conference(&self, id: &str) -> Result<Reply> {
+        self.get(&format!("/v1/conferences/{id}")).await
+    }
+
+    /// `POST /v1/conferences/{id}/hangup`.
+    pub async fn hangup_conference(&self, id: &str) -> Result<Reply> {
+        self.post_empty(&format!("/v1/conferences/{id}/hangup"))
+            .await
+    }
+
+    /// `GET /v1/recordings`, filtered by `call_id` and/or `conference_id`.
+    pub async fn recordings(
+        &self,
+        call_id: Option<&str>,
+        conference_id: Option<&str>,
+    ) -> Result<Reply> {
+        let mut query = Vec::new();
+        if let Some(id) = call_id {
+            query.push(format!("call_id={id}"));
+        }
+        if let Some(id) = conference_id {
+            query.push(format!("conference_id={id}"));
+        }
+        let path = if query.is_empty() {
+            "/v1/recordings".to_string()
+        } else {
+            format!("/v1/recordings?{}", query.join("&"))
+        };
+        self.get(&path).await
+    }
+
+    /// `GET /v1/recordings/{id}`.
+    pub async fn recording(&self, id: &str) -> Result<Reply> {
+        self.get(&format!("/v1/recordings/{id}")).await
+    }
+
+    /// `GET /v1/recordings/{id}/file`: the (first or mixed) WAV; fails unless 200.
+    pub async fn recording_file(&self, id: &str) -> Result<Vec<u8>> {
+        let path = format!("/v1/recordings/{id}/file");
+        let (status, bytes) = self.get_bytes(&path).await?;
+        if status == 200 {
+            Ok(bytes)
+        } else {
+            Err(HarnessError::Api {
+                what: format!("download {path}"),
+                expected: 200,
+                status,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            })
+        }
+    }
+
+    /// Polls `/v1/recordings` until one is `ready`, at most `timeout`; returns it.
+    pub async fn wait_recording_ready(&self, timeout: Duration) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        loop {
+            if let Ok((200, body)) = self.recordings(None, None).await {
+                if let Some(found) = list_of(&body, "recordings")
+                    .into_iter()
+                    .find(|r| str_field(r, "status") == "ready")
+                {
+                    return Ok(found);
+                }
+                last = body;
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::timeout(
+                    format!("a ready recording in /v1/recordings (last seen: {last})"),
+                    timeout,
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls `/v1/conferences` until `pred` holds for the list, at most `timeout`; returns
+    /// the list.
+    pub async fn wait_conferences(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Result<Vec<Value>> {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        loop {
+            if let Ok((200, body)) = self.conferences().await {
+                let list = list_of(&body, "conferences");
+                if pred(&list) {
+                    return Ok(list);
+                }
+                last = body;
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::timeout(
+                    format!("/v1/conferences to match (last seen: {last})"),
+                    timeout,
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls the live calls until `pred` holds for the list, at most `timeout`; returns it.
+    pub async fn wait_live_calls(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Result<Vec<Value>> {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        loop {
+            if let Ok((200, body)) = self.calls().await {
+                let list = calls_of(&body);
+                if pred(&list) {
+                    return Ok(list);
+                }
+                last = body;
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::timeout(
+                    format!("/v1/calls to match (last seen: {last})"),
+                    timeout,
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Polls the call history until a record satisfies `pred`, at most `timeout`; returns it.
     /// The error names the last history seen, which is what a failing test needs to show.
     pub async fn wait_history(
@@ -264,6 +444,31 @@ pub fn calls_of(body: &Value) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
+}
+
+/// The array `key` of a list reply such as `{"conferences":[...]}`; a bare array is accepted
+/// too (empty when neither).
+pub fn list_of(body: &Value, key: &str) -> Vec<Value> {
+    body.get(key)
+        .or(Some(body))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The endpoint JSON of a SIP URI for `POST /v1/calls`.
+pub fn sip_endpoint(uri: &str) -> Value {
+    json!({ "type": "sip", "uri": uri })
+}
+
+/// The endpoint JSON of a registered SIP user.
+pub fn user_endpoint(name: &str) -> Value {
+    json!({ "type": "user", "name": name })
+}
+
+/// The endpoint JSON of a phone number through `trunk` (None: every trunk by priority).
+pub fn phone_endpoint(number: &str, trunk: Option<&str>) -> Value {
+    json!({ "type": "phone", "number": number, "trunk": trunk })
 }
 
 /// The `error.code` of an error reply, if any.

@@ -321,6 +321,227 @@ impl Audio {
     }
 }
 
+/// A tone counts as heard at or above this level (dBFS, RMS of the tone's component alone).
+///
+/// Why: the peers' ausine tones arrive at about -10 dBFS through G.711 (measured by the
+/// harness self-test); a conference mixer that scales N-1 sums down to stay clear of clipping
+/// (at most 1/N for 15 parties, about -24 dB) still leaves them above -40 dBFS.
+pub const HEARD_DBFS: f64 = -40.0;
+
+/// A tone counts as not heard at or below this level (dBFS).
+///
+/// Why: G.711's quantisation noise is about 38 dB below the signal spread over 4 kHz; in the
+/// ~6 Hz noise bandwidth of a 250 ms Hann window that is more than 60 dB below the loudest
+/// tone, i.e. under -70 dBFS, so -55 dBFS leaves margin for noise, mixing and resampling
+/// products while staying 15 dB clear of [`HEARD_DBFS`]. The test tones are chosen off the
+/// equal-tempered notes (music on hold) and off each other's 2nd and 3rd order
+/// intermodulation products (a clipping mixer), see [`crate::party::TONES`].
+pub const NOT_HEARD_DBFS: f64 = -55.0;
+
+/// The level of each probed tone in a stretch of audio, in dBFS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToneReport {
+    /// The overall RMS of the analysed audio.
+    pub rms_dbfs: f64,
+    /// How long the analysed audio is.
+    pub duration: Duration,
+    /// (frequency in Hz, level of that tone's component in dBFS), in probe order.
+    pub levels: Vec<(u32, f64)>,
+}
+
+impl ToneReport {
+    /// The level of `hz` ([`SILENCE_DBFS`] when it was not probed).
+    pub fn level(&self, hz: u32) -> f64 {
+        self.levels
+            .iter()
+            .find(|(f, _)| *f == hz)
+            .map_or(SILENCE_DBFS, |(_, l)| *l)
+    }
+
+    /// Whether `hz` is at or above [`HEARD_DBFS`].
+    pub fn hears(&self, hz: u32) -> bool {
+        self.level(hz) >= HEARD_DBFS
+    }
+
+    /// Whether `hz` is at or below [`NOT_HEARD_DBFS`].
+    pub fn silent_at(&self, hz: u32) -> bool {
+        self.level(hz) <= NOT_HEARD_DBFS
+    }
+}
+
+impl std::fmt::Display for ToneReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.1}s at {:.1} dBFS; tones:",
+            self.duration.as_secs_f64(),
+            self.rms_dbfs
+        )?;
+        for (hz, level) in &self.levels {
+            write!(f, " {hz} Hz {level:.1} dBFS,")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the steady part of a call recording starts: after set-up, jitter-buffer fill and
+/// any mixer ramp.
+pub const STEADY_SKIP_START: Duration = Duration::from_millis(1500);
+
+/// How much of the end of a call recording the steady part leaves out (hang-up).
+pub const STEADY_SKIP_END: Duration = Duration::from_millis(500);
+
+impl Audio {
+    /// Reads a WAV and returns each channel separately (the recording API's stereo files:
+    /// left is the first party, right the others).
+    pub fn read_channels(path: &Path) -> Result<Vec<Audio>> {
+        let wav_err = |source| HarnessError::Wav {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| HarnessError::io(format!("read {}", path.display()), e))?;
+        let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(wav_err)?;
+        Self::channels_of(reader).map_err(wav_err)
+    }
+
+    /// Reads WAV bytes (a download) as one [`Audio`] per channel.
+    pub fn channels_from_bytes(bytes: &[u8]) -> Result<Vec<Audio>> {
+        let wav_err = |source| HarnessError::Wav {
+            path: "<downloaded WAV>".into(),
+            source,
+        };
+        let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(wav_err)?;
+        Self::channels_of(reader).map_err(wav_err)
+    }
+
+    fn channels_of<R: std::io::Read>(
+        mut reader: hound::WavReader<R>,
+    ) -> std::result::Result<Vec<Audio>, hound::Error> {
+        let spec = reader.spec();
+        let channels = usize::from(spec.channels.max(1));
+        let interleaved: Vec<f32> = match spec.sample_format {
+            hound::SampleFormat::Float => reader
+                .samples::<f32>()
+                .collect::<std::result::Result<_, _>>()?,
+            hound::SampleFormat::Int => {
+                let scale = 2f32.powi(i32::from(spec.bits_per_sample.max(1)) - 1);
+                reader
+                    .samples::<i32>()
+                    .map(|s| s.map(|v| v as f32 / scale))
+                    .collect::<std::result::Result<_, _>>()?
+            }
+        };
+        Ok((0..channels)
+            .map(|c| Audio {
+                rate: spec.sample_rate,
+                samples: interleaved
+                    .iter()
+                    .skip(c)
+                    .step_by(channels)
+                    .copied()
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// The steady part of a call recording: without the first [`STEADY_SKIP_START`] and the
+    /// last [`STEADY_SKIP_END`].
+    pub fn steady(&self) -> Audio {
+        let len = self
+            .duration()
+            .saturating_sub(STEADY_SKIP_START + STEADY_SKIP_END);
+        self.slice(STEADY_SKIP_START, len)
+    }
+
+    /// The level in dBFS of the sine component at `hz` (±2 Hz): the RMS the audio would have
+    /// if it held only that tone. Measured with Goertzel over 250 ms Hann-windowed segments
+    /// (about 6 Hz noise bandwidth), power averaged over the segments, so tones 40 Hz apart
+    /// are told apart and broadband noise barely counts.
+    pub fn tone_level(&self, hz: u32) -> f64 {
+        let seg = (self.rate as usize / 4).max(1);
+        let window = hann(seg);
+        let segments: Vec<Vec<f64>> = self
+            .samples
+            .chunks(seg)
+            .filter(|c| c.len() == seg)
+            .map(|c| {
+                c.iter()
+                    .zip(&window)
+                    .map(|(&s, w)| f64::from(s) * w)
+                    .collect()
+            })
+            .collect();
+        if segments.is_empty() {
+            return SILENCE_DBFS;
+        }
+        let best = [-2.0, -1.0, 0.0, 1.0, 2.0]
+            .iter()
+            .map(|d| {
+                segments
+                    .iter()
+                    .map(|s| goertzel_power(s, self.rate, f64::from(hz) + d))
+                    .sum::<f64>()
+                    / segments.len() as f64
+            })
+            .fold(0.0f64, f64::max);
+        // A Hann-windowed sine of amplitude A gives |X| = A·N/4 at its frequency.
+        let amplitude = 4.0 * best.sqrt() / seg as f64;
+        let rms = amplitude / std::f64::consts::SQRT_2;
+        if rms <= 0.0 {
+            return SILENCE_DBFS;
+        }
+        (20.0 * rms.log10()).max(SILENCE_DBFS)
+    }
+
+    /// The level of each of `freqs` in this audio (see [`Audio::tone_level`]).
+    pub fn tone_report(&self, freqs: &[u32]) -> ToneReport {
+        ToneReport {
+            rms_dbfs: self.rms_dbfs(),
+            duration: self.duration(),
+            levels: freqs.iter().map(|&hz| (hz, self.tone_level(hz))).collect(),
+        }
+    }
+
+    /// Panics with the tone report unless `hz` is heard ([`HEARD_DBFS`]); `what` names the
+    /// recording in the message.
+    pub fn assert_hears(&self, what: &str, hz: u32) -> ToneReport {
+        let report = self.tone_report(&crate::party::probe_set(hz));
+        assert!(
+            report.hears(hz),
+            "{what} should hear {hz} Hz (>= {HEARD_DBFS} dBFS) but does not: {report}"
+        );
+        report
+    }
+
+    /// Panics with the tone report unless `hz` is absent ([`NOT_HEARD_DBFS`]).
+    pub fn assert_not_hears(&self, what: &str, hz: u32) -> ToneReport {
+        let report = self.tone_report(&crate::party::probe_set(hz));
+        assert!(
+            report.silent_at(hz),
+            "{what} should not hear {hz} Hz (<= {NOT_HEARD_DBFS} dBFS) but does: {report}"
+        );
+        report
+    }
+}
+
+/// The tone levels of the steady part of the WAV at `path`, for each of `freqs`.
+pub fn tone_report(path: &Path, freqs: &[u32]) -> Result<ToneReport> {
+    Ok(Audio::read(path)?.steady().tone_report(freqs))
+}
+
+/// Panics unless the steady part of the WAV at `path` holds `hz` (see [`HEARD_DBFS`]).
+pub fn assert_hears(path: &Path, hz: u32) -> Result<ToneReport> {
+    let audio = Audio::read(path)?.steady();
+    Ok(audio.assert_hears(&path.display().to_string(), hz))
+}
+
+/// Panics unless the steady part of the WAV at `path` lacks `hz` (see [`NOT_HEARD_DBFS`]).
+pub fn assert_not_hears(path: &Path, hz: u32) -> Result<ToneReport> {
+    let audio = Audio::read(path)?.steady();
+    Ok(audio.assert_not_hears(&path.display().to_string(), hz))
+}
+
 /// RMS level of samples in dBFS, [`SILENCE_DBFS`] for silence or no samples.
 pub fn rms_dbfs(samples: &[f32]) -> f64 {
     if samples.is_empty() {
@@ -501,6 +722,58 @@ mod tests {
             &tone_samples(8000, 1000.0, Duration::from_secs(1), 0.5),
         );
         assert!(audio.power_at(1000.0) > 100.0 * audio.power_at(1500.0));
+    }
+
+    #[test]
+    fn tone_levels_tell_close_tones_apart() {
+        let a = tone_samples(8000, 960.0, Duration::from_secs(3), 0.3);
+        let b = tone_samples(8000, 1017.0, Duration::from_secs(3), 0.03);
+        let mix: Vec<i16> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        let audio = Audio::from_i16(8000, &mix);
+        let report = audio.tone_report(&[960, 1017, 605]);
+        // 0.3 of full scale is -13.5 dBFS RMS; 0.03 is -33.5.
+        assert!((report.level(960) + 13.5).abs() < 0.5, "{report}");
+        assert!((report.level(1017) + 33.5).abs() < 0.5, "{report}");
+        assert!(report.silent_at(605), "{report}");
+        assert!(report.hears(960) && report.hears(1017), "{report}");
+    }
+
+    #[test]
+    fn g711_noise_stays_below_the_not_heard_threshold() {
+        // Quantise a loud tone to 8 bits of mantissa-like resolution: broadband noise.
+        let tone = tone_samples(8000, 453.0, Duration::from_secs(3), 0.5);
+        let noisy: Vec<i16> = tone.iter().map(|&s| (s / 256) * 256).collect();
+        let report = Audio::from_i16(8000, &noisy).tone_report(&[453, 605, 960, 1017, 1281]);
+        assert!(report.hears(453), "{report}");
+        for hz in [605, 960, 1017, 1281] {
+            assert!(report.silent_at(hz), "{report}");
+        }
+    }
+
+    #[test]
+    fn stereo_channels_are_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let left = tone_samples(8000, 453.0, Duration::from_secs(2), 0.3);
+        let right = tone_samples(8000, 1281.0, Duration::from_secs(2), 0.3);
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for (l, r) in left.iter().zip(&right) {
+            w.write_sample(*l).unwrap();
+            w.write_sample(*r).unwrap();
+        }
+        w.finalize().unwrap();
+        let ch = Audio::read_channels(&path).unwrap();
+        assert_eq!(ch.len(), 2);
+        ch[0].assert_hears("left", 453);
+        ch[0].assert_not_hears("left", 1281);
+        ch[1].assert_hears("right", 1281);
+        ch[1].assert_not_hears("right", 453);
     }
 
     #[test]

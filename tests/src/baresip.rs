@@ -7,6 +7,7 @@
 //! and when a test panics its log and the events it saw are printed.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -57,6 +58,26 @@ pub struct BaresipOptions {
     pub codecs: String,
     /// How long to wait for the ctrl socket after spawning.
     pub startup_timeout: Duration,
+    /// REGISTER with a registrar (the pbx) instead of being a standalone UA.
+    pub register: Option<Registration>,
+    /// The audio player (`audio_player`); None is `aubridge,nowhere` (no CPU, but baresip 1.0
+    /// stops recording what it hears after a re-INVITE with it, see [`HOLD_SAFE_PLAYER`]).
+    pub player: Option<String>,
+}
+
+/// A player that keeps baresip's recording of what it hears going across re-INVITEs (hold,
+/// resume): ALSA's `null` device. It costs a CPU core while a call is up, so use it only for
+/// a party that will be put on hold.
+pub const HOLD_SAFE_PLAYER: &str = "alsa,null";
+
+/// A registration with a registrar: the account becomes `<sip:NAME@REGISTRAR>` with digest
+/// credentials, so that the UA REGISTERs at startup and can be reached as a SIP user.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The registrar's SIP address (the pbx's `--sip` address).
+    pub registrar: SocketAddr,
+    /// The digest password (the username is the account's name).
+    pub password: String,
 }
 
 impl Default for BaresipOptions {
@@ -67,6 +88,8 @@ impl Default for BaresipOptions {
             answer_mode: AnswerMode::Manual,
             codecs: "pcmu,pcma".into(),
             startup_timeout: Duration::from_secs(10),
+            register: None,
+            player: None,
         }
     }
 }
@@ -237,19 +260,23 @@ impl Baresip {
             rtp_range: (rtp_base, rtp_base + 19),
             source: &source,
             rec_dir: &rec,
+            player: options.player.as_deref().unwrap_or("aubridge,nowhere"),
         });
         write_file(&dir.path().join("config"), config)?;
         let answer = match options.answer_mode {
             AnswerMode::Manual => "manual",
             AnswerMode::Auto => "auto",
         };
-        write_file(
-            &dir.path().join("accounts"),
-            format!(
-                "<sip:{}@127.0.0.1:{sip_port}>;regint=0;answermode={answer};audio_codecs={}\n",
-                options.name, options.codecs
-            ),
-        )?;
+        // A registering account is added over ctrl_tcp (`uanew`) once the socket is
+        // connected: baresip REGISTERs as soon as the account exists, and an account from the
+        // file would register before anyone listens for REGISTER_OK.
+        let account = account_line(&options, sip_port, answer);
+        let file_account = if options.register.is_some() {
+            String::new()
+        } else {
+            account.clone()
+        };
+        write_file(&dir.path().join("accounts"), file_account)?;
         write_file(&dir.path().join("contacts"), "")?;
         let mut cmd = Command::new(binary);
         cmd.arg("-4")
@@ -267,7 +294,7 @@ impl Baresip {
                 return Err(err);
             }
         };
-        Ok(Baresip {
+        let mut ua = Baresip {
             process,
             dir,
             ctrl,
@@ -275,7 +302,11 @@ impl Baresip {
             sip_port,
             pending: VecDeque::new(),
             history: Vec::new(),
-        })
+        };
+        if options.register.is_some() {
+            ua.command_ok("uanew", Some(account.trim_end())).await?;
+        }
+        Ok(ua)
     }
 
     /// This UA's own SIP URI (for calling it).
@@ -390,9 +421,19 @@ impl Baresip {
     /// Waits for the first not yet consumed event of type `kind` (e.g. `CALL_ESTABLISHED`,
     /// `CALL_CLOSED`), at most `timeout`, and consumes it. Other events stay available.
     pub async fn wait_event(&mut self, kind: &str, timeout: Duration) -> Result<Event> {
+        self.wait_any(&[kind], timeout).await
+    }
+
+    /// Waits for the first not yet consumed event whose type is one of `kinds`, at most
+    /// `timeout`, and consumes it (so a test can wait for "established or closed").
+    pub async fn wait_any(&mut self, kinds: &[&str], timeout: Duration) -> Result<Event> {
+        let kind = kinds.join(" or ");
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(pos) = self.pending.iter().position(|e| e.kind == kind)
+            if let Some(pos) = self
+                .pending
+                .iter()
+                .position(|e| kinds.contains(&e.kind.as_str()))
                 && let Some(event) = self.pending.remove(pos)
             {
                 return Ok(event);
@@ -415,6 +456,51 @@ impl Baresip {
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    /// Waits for the registrar's 200 (`REGISTER_OK`); a `REGISTER_FAIL` first is an error
+    /// carrying its reason (e.g. "401 Unauthorized").
+    pub async fn wait_registered(&mut self, timeout: Duration) -> Result<()> {
+        let event = self
+            .wait_any(&["REGISTER_OK", "REGISTER_FAIL"], timeout)
+            .await?;
+        if event.kind == "REGISTER_OK" {
+            Ok(())
+        } else {
+            Err(HarnessError::protocol(
+                format!("baresip {}", self.name),
+                format!("registration failed: {}", event.param),
+            ))
+        }
+    }
+
+    /// Waits for the registration to fail (`REGISTER_FAIL`) and returns its reason; a
+    /// `REGISTER_OK` first is an error.
+    pub async fn wait_register_failed(&mut self, timeout: Duration) -> Result<String> {
+        let event = self
+            .wait_any(&["REGISTER_OK", "REGISTER_FAIL"], timeout)
+            .await?;
+        if event.kind == "REGISTER_FAIL" {
+            Ok(event.param)
+        } else {
+            Err(HarnessError::protocol(
+                format!("baresip {}", self.name),
+                format!(
+                    "registration succeeded but a failure was expected: {}",
+                    event.param
+                ),
+            ))
+        }
+    }
+
+    /// Whether an event of type `kind` was seen (consumed or not).
+    pub fn saw(&self, kind: &str) -> bool {
+        self.history.iter().any(|e| e.kind == kind)
+    }
+
+    /// The account's name (the user part of its AOR).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Reads whatever events arrive for `duration` (to let a call run while collecting them).
@@ -524,6 +610,27 @@ fn list_dumps(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     files
 }
 
+/// The `accounts` line. A standalone UA's AOR is its own listen address with `regint=0`; a
+/// registering UA's AOR is at the registrar (baresip sends REGISTER to the AOR's host), with
+/// `auth_user`/`auth_pass` for the digest challenge. Its Contact is still its own listen
+/// address, because `sip_listen` and `net_interface` pin it to 127.0.0.1:SIP_PORT.
+fn account_line(options: &BaresipOptions, sip_port: u16, answer: &str) -> String {
+    match &options.register {
+        None => format!(
+            "<sip:{}@127.0.0.1:{sip_port}>;regint=0;answermode={answer};audio_codecs={}\n",
+            options.name, options.codecs
+        ),
+        Some(reg) => format!(
+            "<sip:{name}@{registrar}>;auth_user={name};auth_pass={pass};regint=300;\
+             answermode={answer};audio_codecs={codecs}\n",
+            name = options.name,
+            registrar = reg.registrar,
+            pass = reg.password,
+            codecs = options.codecs
+        ),
+    }
+}
+
 enum AudioSpec {
     File(PathBuf),
     Sine(u32),
@@ -535,6 +642,7 @@ struct ConfigParams<'a> {
     rtp_range: (u16, u16),
     source: &'a AudioSpec,
     rec_dir: &'a Path,
+    player: &'a str,
 }
 
 /// The baresip 1.0 config: headless, loopback only, audio discarded (aubridge to nowhere,
@@ -550,7 +658,7 @@ poll_method\t\tepoll
 sip_listen\t\t127.0.0.1:{sip}
 call_local_timeout\t120
 call_max_calls\t\t4
-audio_player\t\taubridge,nowhere
+audio_player\t\t{player}
 audio_alert\t\taubridge,nowhere
 audio_source\t\t{source}
 ausrc_srate\t\t{srate}
@@ -573,7 +681,7 @@ module\t\t\tsndfile.so
 module\t\t\taubridge.so
 module\t\t\taufile.so
 module\t\t\tausine.so
-module_tmp\t\taccount.so
+{player_module}module_tmp\t\taccount.so
 module_app\t\tmenu.so
 module_app\t\tctrl_tcp.so
 ctrl_tcp_listen\t\t127.0.0.1:{ctrl}
@@ -586,5 +694,10 @@ statmode_default\toff
         rtp_lo = p.rtp_range.0,
         rtp_hi = p.rtp_range.1,
         rec = p.rec_dir.display(),
+        player = p.player,
+        player_module = match p.player.split(',').next() {
+            Some(module) if module != "aubridge" => format!("module\t\t\t{module}.so\n"),
+            _ => String::new(),
+        },
     )
 }

@@ -10,9 +10,11 @@
 pub mod api;
 pub mod audio;
 pub mod baresip;
+pub mod digest;
 pub mod error;
 pub mod media;
 pub mod net;
+pub mod party;
 pub mod paths;
 pub mod pbx;
 pub mod process;
@@ -20,10 +22,14 @@ pub mod scenarios;
 pub mod sip_raw;
 pub mod sipp;
 
-pub use api::{Api, Reply, calls_of, error_code, expect_status, str_field};
-pub use audio::{Audio, SpeechReport};
-pub use baresip::{AnswerMode, AudioSource, Baresip, BaresipOptions, Event};
+pub use api::{
+    Api, Reply, calls_of, error_code, expect_status, list_of, phone_endpoint, sip_endpoint,
+    str_field, user_endpoint,
+};
+pub use audio::{Audio, SpeechReport, ToneReport, assert_hears, assert_not_hears, tone_report};
+pub use baresip::{AnswerMode, AudioSource, Baresip, BaresipOptions, Event, Registration};
 pub use error::{HarnessError, Result};
+pub use party::{Party, TONES};
 pub use pbx::{DeployedApp, Pbx, PbxOptions};
 pub use sip_raw::{RawTransport, SipResponse};
 pub use sipp::{Sipp, SippRun, Transport};

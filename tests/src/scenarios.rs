@@ -395,12 +395,14 @@ pub fn server_answer_despite_cancel(cancel_200_first: bool) -> String {
 }
 
 /// Server: answers (100, 180, 200), waits for the ACK, holds the call for `hold_ms`, then
-/// sends BYE and waits for its 200.
+/// sends BYE to the INVITE's Contact (RFC 3261 §12.2.1.1: the remote target) and waits for
+/// its 200.
 pub fn server_answer_then_bye(hold_ms: u32) -> String {
     let mut body = String::from(
         r#"  <recv request="INVITE">
     <action>
       <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="target"/>
     </action>
   </recv>
 "#,
@@ -415,7 +417,7 @@ pub fn server_answer_then_bye(hold_ms: u32) -> String {
   <send retrans="500">
     <![CDATA[
 
-      BYE sip:sipp@[remote_ip]:[remote_port] SIP/2.0
+      BYE [$target] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:[service]@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
       To:[$caller]
@@ -451,4 +453,81 @@ pub fn server_options() -> String {
   </send>
 "#;
     wrap("server answering OPTIONS", body)
+}
+
+/// Server: a digest registrar for one REGISTER flow, checked with sipp's own `verifyauth`
+/// (MD5): the first REGISTER gets 401 with a challenge in realm "pbx"; a retry with valid
+/// credentials for `username`/`password` gets 200 with the Contact echoed, anything else
+/// gets 401 again, as often as the client retries.
+pub fn server_registrar(username: &str, password: &str) -> String {
+    registrar(username, password, false)
+}
+
+/// [`server_registrar`] that also offers a SHA-256 challenge after the MD5 one (RFC 8760),
+/// as a registrar supporting both does.
+pub fn server_registrar_md5_and_sha256(username: &str, password: &str) -> String {
+    registrar(username, password, true)
+}
+
+fn registrar(username: &str, password: &str, sha256: bool) -> String {
+    let extra = if sha256 {
+        "\n      WWW-Authenticate: Digest realm=\"pbx\", nonce=\"[pid]n[call_number]\", algorithm=SHA-256, qop=\"auth\""
+    } else {
+        ""
+    };
+    let challenge = |status: &str| {
+        format!(
+            r#"  <send>
+    <![CDATA[
+
+      SIP/2.0 {status}
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      WWW-Authenticate: Digest realm="pbx", nonce="[pid]n[call_number]", algorithm=MD5, qop="auth"{extra}
+      Content-Length: 0
+
+    ]]>
+  </send>
+"#
+        )
+    };
+    let mut body = String::from("  <recv request=\"REGISTER\"/>\n");
+    body.push_str(&challenge("401 Unauthorized"));
+    let _ = write!(
+        body,
+        r#"  <label id="retry"/>
+  <recv request="REGISTER">
+    <action>
+      <verifyauth assign_to="authvalid" username="{username}" password="{password}"/>
+      <ereg regexp=".*" search_in="hdr" header="Contact:" assign_to="contact"/>
+    </action>
+  </recv>
+  <nop test="authvalid" next="good"/>
+"#
+    );
+    body.push_str(&challenge("401 Unauthorized").replacen("<send>", r#"<send next="retry">"#, 1));
+    body.push_str(
+        r#"  <label id="good"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact:[$contact];expires=300
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="end"/>
+  <pause milliseconds="10"/>
+"#,
+    );
+    wrap("digest registrar", &body)
 }

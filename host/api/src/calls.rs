@@ -1,16 +1,59 @@
-//! `/v1/calls`: live calls from the server, finished ones from the history.
+//! `/v1/calls`: live calls from the server, finished ones from the history, and outbound
+//! calls placed through the API.
 //!
-//! Invariant: a call id is looked up live first, then in the store, so a call that is
-//! still up is always shown with its current state.
+//! Invariants: a call id is looked up live first, then in the store, so a call that is
+//! still up is always shown with its current state; every call's JSON carries
+//! `master_call_id` and `chained_call_ids` (stored legs plus live legs whose master it
+//! is, oldest first, without repeats); `POST /v1/calls` checks everything it can (body,
+//! endpoint, app, active version, named trunk or user) before asking the server to dial.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use pbx_store::CallRecord;
+use pbx_store::{CallRecord, validate_phone_number, validate_sip_uri, validate_sip_username};
 use serde_json::{Value, json};
 
-use crate::extract::{ApiPath, QueryMap, blocking};
-use crate::{ApiError, ApiState};
+use crate::extract::{ApiPath, JsonObject, QueryMap, blocking};
+use crate::{ApiError, ApiState, EndpointSpec, OriginateRequest};
+
+/// Ring time of an API-created call when `connect_timeout` is not given, in seconds.
+const DEFAULT_CONNECT_TIMEOUT_SECS: u32 = 60;
+/// Longest ring time of an API-created call, in seconds.
+const MAX_CONNECT_TIMEOUT_SECS: u32 = 600;
+
+/// A call's JSON: the record plus its chained legs.
+fn call_json(call: &CallRecord, chained: Vec<String>) -> Value {
+    let mut value = serde_json::to_value(call).unwrap_or_else(|_| json!({}));
+    value["chained_call_ids"] = json!(chained);
+    value
+}
+
+/// The chained legs of `master`: the stored ones, then live ones not yet stored.
+fn chained_ids(
+    state: &ApiState,
+    live: &[CallRecord],
+    master: &str,
+) -> Result<Vec<String>, ApiError> {
+    let mut ids = state.store.chained_call_ids(master)?;
+    for call in live {
+        if call.master_call_id.as_deref() == Some(master) && !ids.contains(&call.id) {
+            ids.push(call.id.clone());
+        }
+    }
+    Ok(ids)
+}
+
+/// The JSON of each call in `calls`, with chained legs from the store and `live`.
+fn calls_json(
+    state: &ApiState,
+    live: &[CallRecord],
+    calls: &[CallRecord],
+) -> Result<Vec<Value>, ApiError> {
+    calls
+        .iter()
+        .map(|c| Ok(call_json(c, chained_ids(state, live, &c.id)?)))
+        .collect()
+}
 
 /// Page size of the history when `limit` is not given.
 const DEFAULT_HISTORY_LIMIT: usize = 50;
@@ -18,9 +61,10 @@ const DEFAULT_HISTORY_LIMIT: usize = 50;
 const MAX_HISTORY_LIMIT: usize = 1000;
 
 /// `GET /v1/calls` → `{"calls": [live calls]}`.
-pub(crate) async fn live(State(state): State<ApiState>) -> Json<Value> {
-    let calls = state.backend.live_calls();
-    Json(json!({ "calls": calls }))
+pub(crate) async fn live(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let live = state.backend.live_calls();
+    let calls = blocking(move || calls_json(&state, &live, &live)).await?;
+    Ok(Json(json!({ "calls": calls })))
 }
 
 /// `GET /v1/calls/history?limit=N&before=ID` → `{"calls": [...], "next_before": ID|null}`,
@@ -40,10 +84,15 @@ pub(crate) async fn history(
             .min(MAX_HISTORY_LIMIT),
     };
     let before = query.get("before").cloned();
-    let calls = blocking(move || Ok(state.store.history(limit, before.as_deref())?)).await?;
-    let next_before = (limit > 0 && calls.len() == limit)
-        .then(|| calls.last().map(|c| c.id.clone()))
-        .flatten();
+    let live = state.backend.live_calls();
+    let (calls, next_before) = blocking(move || {
+        let calls = state.store.history(limit, before.as_deref())?;
+        let next_before = (limit > 0 && calls.len() == limit)
+            .then(|| calls.last().map(|c| c.id.clone()))
+            .flatten();
+        Ok((calls_json(&state, &live, &calls)?, next_before))
+    })
+    .await?;
     Ok(Json(json!({ "calls": calls, "next_before": next_before })))
 }
 
@@ -51,16 +100,154 @@ pub(crate) async fn history(
 pub(crate) async fn show(
     State(state): State<ApiState>,
     ApiPath(call_id): ApiPath<String>,
-) -> Result<Json<CallRecord>, ApiError> {
-    if let Some(call) = state.backend.live_call(&call_id) {
-        return Ok(Json(call));
-    }
+) -> Result<Json<Value>, ApiError> {
+    let live_call = state.backend.live_call(&call_id);
+    let live = state.backend.live_calls();
     blocking(move || {
-        state
+        let call = match live_call {
+            Some(call) => call,
+            None => state
+                .store
+                .call(&call_id)?
+                .ok_or_else(|| ApiError::not_found(format!("call {call_id} not found")))?,
+        };
+        let chained = chained_ids(&state, &live, &call.id)?;
+        Ok(Json(call_json(&call, chained)))
+    })
+    .await
+}
+
+/// Checks `from` of `POST /v1/calls`: a SIP URI, or a user part of 1 to 64 characters of
+/// `A-Z a-z 0-9 + . _ -`.
+fn check_from(from: &str) -> Result<(), ApiError> {
+    let lower = from.get(..4).map(str::to_ascii_lowercase);
+    if lower.as_deref() == Some("sip:") || lower.as_deref() == Some("sips") {
+        return validate_sip_uri("from", from)
+            .map_err(|e| ApiError::invalid_field("from", e.to_string()));
+    }
+    let ok = (1..=64).contains(&from.len())
+        && from
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "from",
+            "`from` must be a SIP URI or 1 to 64 characters of A-Z a-z 0-9 + . _ -",
+        ))
+    }
+}
+
+/// Reads and checks the `to` endpoint's shape (not whether what it names exists).
+fn parse_endpoint(body: &JsonObject) -> Result<EndpointSpec, ApiError> {
+    let value = body
+        .0
+        .get("to")
+        .cloned()
+        .ok_or_else(|| ApiError::invalid_field("to", "`to` is required"))?;
+    let to: EndpointSpec = serde_json::from_value(value).map_err(|e| {
+        ApiError::invalid_field(
+            "to",
+            format!(
+                "`to` must be {{\"type\":\"sip\",\"uri\"}}, {{\"type\":\"user\",\"name\"}} \
+                 or {{\"type\":\"phone\",\"number\",\"trunk\"}}: {e}"
+            ),
+        )
+    })?;
+    let checked = match &to {
+        EndpointSpec::Sip { uri } => validate_sip_uri("to", uri),
+        EndpointSpec::User { name } => validate_sip_username(name),
+        EndpointSpec::Phone { number, trunk } => validate_phone_number(number).and_then(|()| {
+            trunk
+                .as_deref()
+                .map_or(Ok(()), pbx_store::validate_app_name)
+        }),
+    };
+    checked.map_err(|e| ApiError::invalid_field("to", format!("`to`: {e}")))?;
+    Ok(to)
+}
+
+/// Checks that what `to` names exists: the SIP user, the named trunk (enabled) or at
+/// least one enabled trunk.
+fn check_endpoint_target(state: &ApiState, to: &EndpointSpec) -> Result<(), ApiError> {
+    let conflict = |message: String| ApiError::new(StatusCode::CONFLICT, "conflict", message);
+    match to {
+        EndpointSpec::Sip { .. } => Ok(()),
+        EndpointSpec::User { name } => match state.store.sip_user_by_username(name)? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::not_found(format!("SIP user {name:?} not found"))),
+        },
+        EndpointSpec::Phone {
+            trunk: Some(name), ..
+        } => match state.store.trunk_by_name(name)? {
+            None => Err(ApiError::not_found(format!("trunk {name:?} not found"))),
+            Some(trunk) if !trunk.enabled => Err(conflict(format!("trunk {name:?} is disabled"))),
+            Some(_) => Ok(()),
+        },
+        EndpointSpec::Phone { trunk: None, .. } => {
+            if state.store.trunks_for_dial(None)?.is_empty() {
+                Err(conflict(
+                    "no enabled trunk to dial a phone number through".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `POST /v1/calls` `{"from"?, "to", "app_id", "connect_timeout"?}` → 201 with the new
+/// live call.
+pub(crate) async fn originate(
+    State(state): State<ApiState>,
+    body: JsonObject,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    body.only(&["from", "to", "app_id", "connect_timeout"])?;
+    let from = body.opt_string("from")?.map(str::to_owned);
+    if let Some(from) = &from {
+        check_from(from)?;
+    }
+    let to = parse_endpoint(&body)?;
+    let app_id = body.string("app_id")?.to_owned();
+    let connect_timeout_secs = body
+        .opt_u32_in("connect_timeout", 1..=MAX_CONNECT_TIMEOUT_SECS)?
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS);
+
+    blocking(move || {
+        let app = state
             .store
-            .call(&call_id)?
-            .map(Json)
-            .ok_or_else(|| ApiError::not_found(format!("call {call_id} not found")))
+            .app(&app_id)?
+            .ok_or_else(|| ApiError::not_found(format!("app {app_id} not found")))?;
+        let version = app.active_version.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "no_active_version",
+                format!("app {app_id} has no deployed version"),
+            )
+        })?;
+        check_endpoint_target(&state, &to)?;
+        let call_id = state.backend.originate(OriginateRequest {
+            from,
+            to,
+            app_id,
+            version,
+            connect_timeout_secs,
+        })?;
+        tracing::info!(call_id, "outbound call placed through the admin API");
+        let live = state.backend.live_calls();
+        let call = match state.backend.live_call(&call_id) {
+            Some(call) => Some(call),
+            None => state.store.call(&call_id)?,
+        };
+        let value = match call {
+            Some(call) => {
+                let chained = chained_ids(&state, &live, &call.id)?;
+                call_json(&call, chained)
+            }
+            None => json!({ "id": call_id, "status": "dialing", "chained_call_ids": [] }),
+        };
+        Ok((StatusCode::CREATED, Json(value)))
     })
     .await
 }

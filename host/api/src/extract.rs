@@ -86,6 +86,74 @@ impl JsonObject {
     }
 }
 
+impl JsonObject {
+    /// True when the body has `field` (even as `null`).
+    pub(crate) fn has(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    /// An optional string field: absent or `null` is `None`.
+    pub(crate) fn opt_string(&self, field: &'static str) -> Result<Option<&str>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::invalid_field(
+                field,
+                format!("`{field}` must be a string or null"),
+            )),
+        }
+    }
+
+    /// An optional boolean field: absent or `null` is `None`.
+    pub(crate) fn opt_bool(&self, field: &'static str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::invalid_field(
+                field,
+                format!("`{field}` must be true or false"),
+            )),
+        }
+    }
+
+    /// An optional integer field within `range`: absent or `null` is `None`.
+    pub(crate) fn opt_u32_in(
+        &self,
+        field: &'static str,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<Option<u32>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| range.contains(n))
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        field,
+                        format!(
+                            "`{field}` must be an integer from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                }),
+        }
+    }
+
+    /// Refuses fields other than `known`, so a misspelt field is an error, not ignored.
+    pub(crate) fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(unknown) => Err(ApiError::invalid(format!(
+                "unknown field `{unknown}`; expected one of {}",
+                known.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A path parameter; a malformed one is 400 in the API's shape.
 #[derive(Debug)]
 pub(crate) struct ApiPath<T>(pub(crate) T);

@@ -1,5 +1,6 @@
 //! pbx-api: the admin HTTP API (axum) over the store, plus the [`Backend`] trait through
-//! which it reaches the running server's live calls and its component and audio checks.
+//! which it reaches the running server's live calls and conferences, its registrar, its
+//! dialler and its component and audio checks.
 //!
 //! Invariants:
 //! - Only this crate knows HTTP. Every error, including axum's own rejections, unknown
@@ -8,6 +9,8 @@
 //! - Uploads are validated (content type, size, `Backend` check) before anything is stored:
 //!   a rejected upload leaves no trace.
 //! - Store access, compiling and decoding run on blocking threads, never on the runtime.
+//! - Secrets are write-only: trunk passwords and SIP user passwords (and their HA1) never
+//!   appear in an answer.
 
 #![cfg_attr(
     test,
@@ -15,11 +18,16 @@
 )]
 
 mod apps;
+mod backend;
 mod calls;
+mod conferences;
 mod error;
 mod extract;
 mod files;
 mod numbers;
+mod recordings;
+mod sip_users;
+mod trunks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,7 +38,12 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
+use pbx_store::DEFAULT_REALM;
 
+pub use backend::{
+    BackendError, BackendErrorKind, ConferenceView, EndpointSpec, OriginateRequest,
+    ParticipantView, RegistrationView,
+};
 pub use error::ApiError;
 
 /// Largest component accepted by `POST /v1/apps/{id}/versions`.
@@ -85,6 +98,51 @@ pub trait Backend: Send + Sync + 'static {
     /// Validates uploaded audio and returns what was learnt about it (format, rate,
     /// channels, duration_ms, ...); `Err` names the problem and the API answers 400.
     fn check_audio(&self, bytes: &[u8]) -> Result<serde_json::Value, String>;
+
+    /// Places an outbound call handled by `req.app_id` at `req.version` and returns the
+    /// new call's id at once (it is live, `dialing`, when this returns). Runs on a
+    /// blocking thread. The default refuses with `Unavailable`.
+    fn originate(&self, req: OriginateRequest) -> Result<String, BackendError> {
+        let _ = req;
+        Err(BackendError::new(
+            BackendErrorKind::Unavailable,
+            "this server cannot place calls",
+        ))
+    }
+
+    /// The conferences that are live now.
+    fn conferences(&self) -> Vec<ConferenceView> {
+        Vec::new()
+    }
+
+    /// One live conference with its participants, if it is live.
+    fn conference(&self, id: &str) -> Option<ConferenceView> {
+        self.conferences().into_iter().find(|c| c.id == id)
+    }
+
+    /// Ends a live conference, hanging up every participant; false when it is not live.
+    fn hangup_conference(&self, id: &str) -> bool {
+        let _ = id;
+        false
+    }
+
+    /// The current registrations of SIP user `username`.
+    fn registrations(&self, username: &str) -> Vec<RegistrationView> {
+        let _ = username;
+        Vec::new()
+    }
+
+    /// The digest realm new SIP user passwords are hashed for (what the registrar
+    /// challenges with).
+    fn sip_realm(&self) -> String {
+        DEFAULT_REALM.to_owned()
+    }
+
+    /// Called after a SIP user's password changed or the user was deleted, so the
+    /// registrar can drop the user's bindings. Runs on a blocking thread.
+    fn sip_user_changed(&self, username: &str) {
+        let _ = username;
+    }
 }
 
 /// Why an uploaded component was refused.
@@ -167,10 +225,37 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/files", post(files::upload).get(files::list))
         .route("/v1/files/{id}", get(files::show))
         .route("/v1/files/{id}/content", get(files::content))
-        .route("/v1/calls", get(calls::live))
+        .route("/v1/calls", get(calls::live).post(calls::originate))
         .route("/v1/calls/history", get(calls::history))
         .route("/v1/calls/{id}", get(calls::show))
         .route("/v1/calls/{id}/hangup", post(calls::hangup))
+        .route("/v1/trunks", get(trunks::list).post(trunks::create))
+        .route(
+            "/v1/trunks/{id}",
+            get(trunks::show)
+                .patch(trunks::update)
+                .delete(trunks::delete),
+        )
+        .route(
+            "/v1/sip-users",
+            get(sip_users::list).post(sip_users::create),
+        )
+        .route(
+            "/v1/sip-users/{id}",
+            get(sip_users::show).delete(sip_users::delete),
+        )
+        .route("/v1/sip-users/{id}/password", put(sip_users::set_password))
+        .route("/v1/conferences", get(conferences::live))
+        .route("/v1/conferences/history", get(conferences::history))
+        .route("/v1/conferences/{id}", get(conferences::show))
+        .route("/v1/conferences/{id}/hangup", post(conferences::hangup))
+        .route("/v1/recordings", get(recordings::list))
+        .route(
+            "/v1/recordings/{id}",
+            get(recordings::show).delete(recordings::delete),
+        )
+        .route("/v1/recordings/{id}/file", get(recordings::first_file))
+        .route("/v1/recordings/{id}/files/{index}", get(recordings::file))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             extract::require_token,

@@ -222,6 +222,7 @@ fn call(id: &str, status: CallStatus, created: i64, hangup: Option<i64>) -> Call
         tm_progressing: None,
         tm_hangup: hangup.map(t),
         sip_call_id: None,
+        master_call_id: None,
     }
 }
 
@@ -842,6 +843,8 @@ async fn calls_live_history_show_and_hangup() {
         "tm_ringing",
         "tm_progressing",
         "tm_hangup",
+        "master_call_id",
+        "chained_call_ids",
     ] {
         assert!(body["calls"][0].get(key).is_some(), "{key} missing: {body}");
     }

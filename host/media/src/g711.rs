@@ -281,6 +281,80 @@ pub fn alaw_decode(payload: &[u8], out: &mut [i16]) -> usize {
     n
 }
 
+/// G.711 µ-law to A-law magnitude mapping, 1-based A-law codes (ITU-T G.711 Table 3, as in
+/// Sun's public-domain `g711.c`): index is the µ-law magnitude code 0..=127.
+const U2A: [u8; 128] = [
+    1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+    21, 22, 23, 24, 25, 27, 29, 31, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 48, 49, 50,
+    51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75,
+    76, 77, 78, 79, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99,
+    100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118,
+    119, 120, 121, 122, 123, 124, 125, 126, 127, 128,
+];
+
+/// G.711 A-law to µ-law magnitude mapping (ITU-T G.711 Table 4, as in Sun's `g711.c`): index
+/// is the A-law magnitude code 0..=127, the value the µ-law magnitude code.
+const A2U: [u8; 128] = [
+    1, 3, 5, 7, 9, 11, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+    32, 33, 33, 34, 34, 35, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 48, 49, 49, 50,
+    51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73,
+    74, 75, 76, 77, 78, 79, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96,
+    97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115,
+    116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
+];
+
+const fn build_ulaw_to_alaw() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let u = i as u8;
+        table[i] = if u & 0x80 != 0 {
+            0xD5 ^ (U2A[(0xFF ^ u) as usize] - 1)
+        } else {
+            0x55 ^ (U2A[(0x7F ^ u) as usize] - 1)
+        };
+        i += 1;
+    }
+    table
+}
+
+const fn build_alaw_to_ulaw() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let a = i as u8;
+        table[i] = if a & 0x80 != 0 {
+            0xFF ^ A2U[(a ^ 0xD5) as usize]
+        } else {
+            0x7F ^ A2U[(a ^ 0x55) as usize]
+        };
+        i += 1;
+    }
+    table
+}
+
+static ULAW_TO_ALAW: [u8; 256] = build_ulaw_to_alaw();
+static ALAW_TO_ULAW: [u8; 256] = build_alaw_to_ulaw();
+
+/// Converts µ-law bytes to A-law without going through linear PCM (one table lookup per
+/// byte, G.711 Table 3); returns how many bytes were converted (`min` of the lengths).
+pub fn ulaw_to_alaw(ulaw: &[u8], out: &mut [u8]) -> usize {
+    let n = ulaw.len().min(out.len());
+    for (o, &b) in out[..n].iter_mut().zip(&ulaw[..n]) {
+        *o = ULAW_TO_ALAW[usize::from(b)];
+    }
+    n
+}
+
+/// Converts A-law bytes to µ-law (G.711 Table 4); returns how many bytes were converted.
+pub fn alaw_to_ulaw(alaw: &[u8], out: &mut [u8]) -> usize {
+    let n = alaw.len().min(out.len());
+    for (o, &b) in out[..n].iter_mut().zip(&alaw[..n]) {
+        *o = ALAW_TO_ULAW[usize::from(b)];
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,5 +478,42 @@ mod tests {
         assert_eq!(Codec::from_static_pt(18), None);
         assert_eq!(Codec::Pcmu.bytes_per_frame(), 160);
         assert_eq!(Codec::Pcma.to_string(), "PCMA");
+    }
+
+    #[test]
+    fn direct_conversion_tables_match_the_standard() {
+        // Silence and the extremes map onto each other.
+        let mut a = [0u8; 4];
+        assert_eq!(ulaw_to_alaw(&[0xFF, 0x7F, 0x80, 0x00], &mut a), 4);
+        assert_eq!(a, [0xD5, 0x55, 0xAA, 0x2A]);
+        let mut u = [0u8; 3];
+        assert_eq!(alaw_to_ulaw(&[0xD5, 0xAA, 0x2A, 0x00], &mut u), 3);
+        assert_eq!(u, [0xFF ^ 1, 0x80, 0x00]);
+        // Every code converts to one whose decoded value is within one step of the source's.
+        for b in 0..=255u8 {
+            let x = i32::from(ulaw_to_linear_sample(b));
+            let y = i32::from(alaw_to_linear_sample(ULAW_TO_ALAW[usize::from(b)]));
+            assert!(
+                (x - y).abs() <= (x.abs() / 16).max(16) + 8,
+                "µ {b:#04x}: {x} -> {y}"
+            );
+            let x = i32::from(alaw_to_linear_sample(b));
+            let y = i32::from(ulaw_to_linear_sample(ALAW_TO_ULAW[usize::from(b)]));
+            assert!(
+                (x - y).abs() <= (x.abs() / 16).max(8) + 8,
+                "A {b:#04x}: {x} -> {y}"
+            );
+            // The sign is kept.
+            assert_eq!(x >= 0, y >= 0, "A {b:#04x} sign");
+        }
+        // µ -> A -> µ is transparent for every µ-law code above the first segments (G.711).
+        let mut back = [0u8; 1];
+        let mut mid = [0u8; 1];
+        for b in 0..=255u8 {
+            ulaw_to_alaw(&[b], &mut mid);
+            alaw_to_ulaw(&mid, &mut back);
+            let (x, y) = (ulaw_to_linear_sample(b), ulaw_to_linear_sample(back[0]));
+            assert!((i32::from(x) - i32::from(y)).abs() <= (i32::from(x).abs() / 16).max(16));
+        }
     }
 }

@@ -392,6 +392,17 @@ pub struct Negotiated {
     pub remote_rtp: Option<SocketAddr>,
     /// Our direction for this stream: whether we send and/or receive.
     pub direction: Direction,
+    /// The peer's direction as it wrote it, except that an RFC 2543 hold (`c=0.0.0.0`) counts
+    /// as not receiving. [`Negotiated::peer_holds`] reads it to tell hold from resume.
+    pub remote_direction: Direction,
+}
+
+impl Negotiated {
+    /// True when the peer's SDP puts the stream on hold: it does not want our media
+    /// (`a=sendonly`, `a=inactive`, or the old `c=0.0.0.0`).
+    pub fn peer_holds(&self) -> bool {
+        !self.remote_direction.receives()
+    }
 }
 
 /// The codec and telephone-event payload types chosen from one offered stream.
@@ -435,7 +446,22 @@ fn remote_addr(desc: &SessionDescription, m: &MediaDescription) -> Option<Socket
     Some(SocketAddr::new(ip, m.port))
 }
 
-fn write_session_header(out: &mut String, local: SocketAddr, session_id: u64) {
+/// The peer's effective direction: what it wrote, minus receiving when its address is the
+/// RFC 2543 hold address 0.0.0.0 (or ::).
+fn peer_direction(desc: &SessionDescription, m: &MediaDescription) -> Direction {
+    let written = desc.direction_of(m);
+    let hold_address = desc
+        .connection_of(m)
+        .and_then(|c| c.ip)
+        .is_some_and(|ip| ip.is_unspecified());
+    match (hold_address, written) {
+        (true, Direction::SendRecv) => Direction::SendOnly,
+        (true, Direction::RecvOnly) => Direction::Inactive,
+        (_, d) => d,
+    }
+}
+
+fn write_session_header(out: &mut String, local: SocketAddr, session_id: u64, version: u64) {
     let (family, ip) = match local.ip() {
         IpAddr::V4(ip) => ("IP4", ip.to_string()),
         IpAddr::V6(ip) => ("IP6", ip.to_string()),
@@ -443,7 +469,7 @@ fn write_session_header(out: &mut String, local: SocketAddr, session_id: u64) {
     // Infallible: writing to a String.
     let _ = write!(
         out,
-        "v=0\r\no=pbx {session_id} {session_id} IN {family} {ip}\r\ns=pbx\r\nc=IN {family} {ip}\r\nt=0 0\r\n"
+        "v=0\r\no=pbx {session_id} {version} IN {family} {ip}\r\ns=pbx\r\nc=IN {family} {ip}\r\nt=0 0\r\n"
     );
 }
 
@@ -482,7 +508,7 @@ fn write_audio_section(
 pub fn negotiate(offer: &str, local: SocketAddr, session_id: u64) -> Result<Negotiated, SdpError> {
     let desc = SessionDescription::parse(offer)?;
     let mut answer = String::with_capacity(512);
-    write_session_header(&mut answer, local, session_id);
+    write_session_header(&mut answer, local, session_id, session_id);
     let mut accepted: Option<Negotiated> = None;
     for m in &desc.media {
         let choice = if accepted.is_none() { choose(m) } else { None };
@@ -497,6 +523,7 @@ pub fn negotiate(offer: &str, local: SocketAddr, session_id: u64) -> Result<Nego
                     dtmf_pt: choice.dtmf_pt,
                     remote_rtp: remote_addr(&desc, m),
                     direction,
+                    remote_direction: peer_direction(&desc, m),
                 });
             }
             None => {
@@ -521,7 +548,7 @@ pub fn negotiate(offer: &str, local: SocketAddr, session_id: u64) -> Result<Nego
 /// telephone-event (for outbound calls and for INVITEs that arrive without SDP).
 pub fn offer(local: SocketAddr, session_id: u64) -> String {
     let mut out = String::with_capacity(384);
-    write_session_header(&mut out, local, session_id);
+    write_session_header(&mut out, local, session_id, session_id);
     let _ = write!(
         out,
         "m=audio {port} RTP/AVP 0 8 {dtmf}\r\n\
@@ -534,6 +561,32 @@ pub fn offer(local: SocketAddr, session_id: u64) -> String {
         port = local.port(),
         dtmf = OFFER_DTMF_PT,
     );
+    out
+}
+
+/// A re-offer for an established stream (hold, resume, or a session refresh): the negotiated
+/// codec and telephone-event only, with their payload types, at `local`, with `direction`
+/// (`SendOnly` to hold with music, `Inactive` to hold silently, `SendRecv` to resume).
+///
+/// RFC 3264 §8: the o= line keeps `session_id` and must carry a higher `version` than the
+/// last SDP we sent; our first offer or answer used `version == session_id`, so count up from
+/// `session_id + 1`. Read the answer with [`accept_answer`]; its
+/// [`Negotiated::remote_direction`] tells whether the peer agreed.
+pub fn reoffer(
+    negotiated: &Negotiated,
+    local: SocketAddr,
+    session_id: u64,
+    version: u64,
+    direction: Direction,
+) -> String {
+    let mut out = String::with_capacity(384);
+    write_session_header(&mut out, local, session_id, version);
+    let choice = Choice {
+        codec: negotiated.codec,
+        pt: negotiated.pt,
+        dtmf_pt: negotiated.dtmf_pt,
+    };
+    write_audio_section(&mut out, local.port(), "RTP/AVP", &choice, direction);
     out
 }
 
@@ -552,6 +605,7 @@ pub fn accept_answer(answer: &str) -> Result<Negotiated, SdpError> {
                 dtmf_pt: choice.dtmf_pt,
                 remote_rtp: remote_addr(&desc, m),
                 direction: desc.direction_of(m).mirror(),
+                remote_direction: peer_direction(&desc, m),
             })
         })
         .ok_or(SdpError::NoCommonCodec)
@@ -760,5 +814,66 @@ mod tests {
             accept_answer("v=0\r\nm=audio 0 RTP/AVP 0\r\n"),
             Err(SdpError::NoCommonCodec)
         );
+    }
+
+    #[test]
+    fn reoffer_for_hold_and_resume() {
+        let answer = "v=0\r\no=peer 1 1 IN IP4 10.0.0.7\r\ns=-\r\nc=IN IP4 10.0.0.7\r\nt=0 0\r\n\
+                      m=audio 7000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
+                      a=rtpmap:101 telephone-event/8000\r\n";
+        let n = accept_answer(answer).unwrap();
+        assert_eq!((n.codec, n.pt, n.dtmf_pt), (Codec::Pcma, 8, Some(101)));
+        assert!(!n.peer_holds());
+        let hold = reoffer(&n, local(), 99, 100, Direction::SendOnly);
+        assert_eq!(
+            hold,
+            "v=0\r\no=pbx 99 100 IN IP4 192.0.2.10\r\ns=pbx\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+             m=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendonly\r\n"
+        );
+        // The peer answering our hold with recvonly: we send only.
+        let peer = negotiate(&hold, "10.0.0.7:7000".parse().unwrap(), 1).unwrap();
+        assert_eq!(peer.direction, Direction::RecvOnly);
+        assert!(peer.peer_holds(), "from the peer's side we hold it");
+        let back = accept_answer(&peer.answer_sdp).unwrap();
+        assert_eq!(back.direction, Direction::SendOnly);
+        assert_eq!(back.remote_direction, Direction::RecvOnly);
+        assert!(!back.peer_holds());
+        let inactive = reoffer(&n, local(), 99, 101, Direction::Inactive);
+        assert!(inactive.contains("o=pbx 99 101 ") && inactive.ends_with("a=inactive\r\n"));
+        let resume = reoffer(&n, local(), 99, 102, Direction::SendRecv);
+        assert!(resume.ends_with("a=sendrecv\r\n"));
+        // Without telephone-event the re-offer has the codec alone.
+        let plain = Negotiated { dtmf_pt: None, ..n };
+        let o = reoffer(&plain, local(), 1, 2, Direction::SendRecv);
+        assert!(o.contains("m=audio 40000 RTP/AVP 8\r\n") && !o.contains("telephone-event"));
+    }
+
+    #[test]
+    fn peer_hold_is_detected_in_offers_and_answers() {
+        for (sdp_dir, holds) in [
+            ("a=sendonly\r\n", true),
+            ("a=inactive\r\n", true),
+            ("a=recvonly\r\n", false),
+            ("a=sendrecv\r\n", false),
+            ("", false),
+        ] {
+            let o = format!("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5004 RTP/AVP 0\r\n{sdp_dir}");
+            assert_eq!(
+                negotiate(&o, local(), 1).unwrap().peer_holds(),
+                holds,
+                "{sdp_dir}"
+            );
+            assert_eq!(accept_answer(&o).unwrap().peer_holds(), holds, "{sdp_dir}");
+        }
+        // RFC 2543 hold: c=0.0.0.0.
+        let old = "v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 5004 RTP/AVP 0\r\n";
+        let n = negotiate(old, local(), 1).unwrap();
+        assert!(n.peer_holds());
+        assert_eq!(n.remote_direction, Direction::SendOnly);
+        // Our own offer serves an outbound leg and is not a hold.
+        let ours = accept_answer(&offer(local(), 5)).unwrap();
+        assert!(!ours.peer_holds());
+        assert_eq!(ours.direction, Direction::SendRecv);
     }
 }

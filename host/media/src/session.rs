@@ -1,5 +1,6 @@
-//! One call leg's RTP session: receive (parse, latch, statistics, DTMF, decode) and send
-//! (encode one 20 ms frame, or the RFC 4733 packets of a queued digit).
+//! One call leg's RTP session: receive (parse, latch, statistics, DTMF, then decode, or hand
+//! the encoded payload to a bridge) and send (encode one 20 ms frame, relay an encoded
+//! payload, or the RFC 4733 packets of a queued digit).
 //!
 //! Invariants: sans-IO (time, source address and bytes are arguments; the caller owns the
 //! socket); no allocation per packet or per frame: the decode buffer, the jitter buffer and the
@@ -94,6 +95,30 @@ pub enum MediaEvent {
     },
     /// An audio packet was decoded; read it with [`RtpSession::audio`].
     Audio,
+}
+
+/// What [`RtpSession::handle_input_raw`] found in a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawInput<'a> {
+    /// Audio of our codec, still encoded: relay it with [`RtpSession::send_payload`] on the
+    /// other leg (or transcode it first, see [`crate::bridge`]).
+    Audio {
+        /// The encoded payload.
+        payload: &'a [u8],
+        /// The RTP marker bit (start of a talkspurt).
+        marker: bool,
+    },
+    /// A new key press (reported once per event).
+    Dtmf(Digit),
+    /// Nothing to act on: ignored, or a repeat of a telephone-event already reported.
+    Nothing,
+}
+
+/// The receive path's verdict, before audio is decoded or passed on raw.
+enum Received<'a> {
+    Nothing,
+    Dtmf(Digit),
+    Audio(RtpPacket<'a>),
 }
 
 /// Counters for call statistics.
@@ -316,27 +341,67 @@ impl RtpSession {
         src: SocketAddr,
         packet: &[u8],
     ) -> Option<MediaEvent> {
+        match self.receive(now, src, packet) {
+            Received::Nothing => None,
+            Received::Dtmf(digit) => Some(MediaEvent::Dtmf { digit }),
+            Received::Audio(pkt) => {
+                self.decoded_len = self.cfg.codec.decode(pkt.payload(), &mut self.decoded);
+                if let Some(jb) = &mut self.jitter {
+                    // A new audio SSRC restarts the sequence space (DTMF on its own SSRC does not).
+                    if self.audio_ssrc != Some(pkt.ssrc()) {
+                        self.audio_ssrc = Some(pkt.ssrc());
+                        jb.reset();
+                    }
+                    jb.push(pkt.sequence(), &self.decoded[..self.decoded_len]);
+                }
+                Some(MediaEvent::Audio)
+            }
+        }
+    }
+
+    /// Handles one datagram like [`Self::handle_input`] (latching, statistics, DTMF) but does
+    /// not decode audio or feed the jitter buffer: it returns the encoded payload of our codec,
+    /// for a bridge that relays (or transcodes) without touching PCM.
+    pub fn handle_input_raw<'a>(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        packet: &'a [u8],
+    ) -> RawInput<'a> {
+        match self.receive(now, src, packet) {
+            Received::Nothing => RawInput::Nothing,
+            Received::Dtmf(digit) => RawInput::Dtmf(digit),
+            Received::Audio(pkt) => RawInput::Audio {
+                payload: pkt.payload(),
+                marker: pkt.marker(),
+            },
+        }
+    }
+
+    /// The common receive path: RTCP and garbage filtering, payload type check, source
+    /// latching, sequence and jitter statistics, and RFC 4733 events.
+    fn receive<'a>(&mut self, now: Instant, src: SocketAddr, packet: &'a [u8]) -> Received<'a> {
         if looks_like_rtcp(packet) {
             self.stats.ignored += 1;
-            return None;
+            return Received::Nothing;
         }
         let pkt = match RtpPacket::parse(packet) {
             Ok(p) => p,
             Err(e) => {
                 tracing::trace!(error = %e, "ignoring malformed RTP");
                 self.stats.ignored += 1;
-                return None;
+                return Received::Nothing;
             }
         };
         let pt = pkt.payload_type();
         let is_dtmf = self.cfg.dtmf_pt == Some(pt);
         if pt != self.cfg.pt && !is_dtmf {
             self.stats.ignored += 1;
-            return None;
+            return Received::Nothing;
         }
         if !self.accept_source(now, src, pkt.ssrc()) {
             self.stats.ignored += 1;
-            return None;
+            return Received::Nothing;
         }
         let rx = match &mut self.rx {
             Some(rx) if rx.ssrc == pkt.ssrc() => rx,
@@ -350,24 +415,17 @@ impl RtpSession {
         self.stats.bytes_received += pkt.payload().len() as u64;
 
         if is_dtmf {
-            let ev = TelephoneEvent::parse(pkt.payload()).ok()?;
-            let digit = self
-                .dtmf_rx
-                .handle_packet(pkt.ssrc(), pkt.timestamp(), &ev)?;
+            let Ok(ev) = TelephoneEvent::parse(pkt.payload()) else {
+                return Received::Nothing;
+            };
+            let Some(digit) = self.dtmf_rx.handle_packet(pkt.ssrc(), pkt.timestamp(), &ev) else {
+                return Received::Nothing;
+            };
             self.stats.dtmf_received += 1;
-            return Some(MediaEvent::Dtmf { digit });
+            return Received::Dtmf(digit);
         }
         rx.update_jitter(now, pkt.timestamp(), self.cfg.codec.clock_rate());
-        self.decoded_len = self.cfg.codec.decode(pkt.payload(), &mut self.decoded);
-        if let Some(jb) = &mut self.jitter {
-            // A new audio SSRC restarts the sequence space (DTMF on its own SSRC does not).
-            if self.audio_ssrc != Some(pkt.ssrc()) {
-                self.audio_ssrc = Some(pkt.ssrc());
-                jb.reset();
-            }
-            jb.push(pkt.sequence(), &self.decoded[..self.decoded_len]);
-        }
-        Some(MediaEvent::Audio)
+        Received::Audio(pkt)
     }
 
     /// Symmetric RTP latching; returns whether packets from `src` are accepted.
@@ -404,7 +462,10 @@ impl RtpSession {
     }
 
     /// Queues a key press to send as RFC 4733 events of `duration_ms` (typically 100-250).
-    /// The packets replace audio frames in the following [`Self::send_frame`] calls.
+    /// The packets replace audio in the following [`Self::send_frame`] / [`Self::send_payload`]
+    /// calls (one packet per call, so the shell must keep calling one of them every 20 ms while
+    /// [`Self::dtmf_pending`], sending silence when it has nothing to relay). Queued digits go
+    /// out one after another with two frames of audio between them.
     pub fn send_dtmf(&mut self, digit: Digit, duration_ms: u32) -> Result<(), SessionError> {
         if self.cfg.dtmf_pt.is_none() {
             return Err(SessionError::NoTelephoneEvent);
@@ -416,6 +477,20 @@ impl RtpSession {
         Ok(())
     }
 
+    /// Queues a digit string (the `send-dtmf` import) as one unit: either every digit is
+    /// queued, in order, or none is (the queue would overflow, or no telephone-event).
+    pub fn send_digits(&mut self, digits: &[Digit], duration_ms: u32) -> Result<(), SessionError> {
+        if self.cfg.dtmf_pt.is_none() {
+            return Err(SessionError::NoTelephoneEvent);
+        }
+        if self.dtmf_queue.len() + digits.len() > DTMF_QUEUE {
+            return Err(SessionError::DtmfQueueFull);
+        }
+        self.dtmf_queue
+            .extend(digits.iter().map(|&d| (d, duration_ms)));
+        Ok(())
+    }
+
     /// Writes the next packet into `out`: one 20 ms frame of `pcm` encoded with the session's
     /// codec, or a telephone-event packet while a digit is being sent. Returns the destination
     /// and packet length, or `None` when there is nowhere (or no permission) to send, or `out`
@@ -424,15 +499,8 @@ impl RtpSession {
         let ts = self.timestamp;
         self.timestamp = ts.wrapping_add(pcm.len() as u32);
 
-        if let Some((pt, header_ts, marker, ev)) = self.next_dtmf_packet(ts) {
-            let dest = self.sendable()?;
-            let header = self.next_header(marker, pt, header_ts);
-            let n = header.write(out).ok()?;
-            let m = ev.write(&mut out[n..]);
-            if m == 0 {
-                return None;
-            }
-            return self.sent(dest, m, n + m);
+        if let Some(sent) = self.send_due_dtmf(ts, out) {
+            return sent;
         }
 
         let dest = self.sendable()?;
@@ -446,6 +514,48 @@ impl RtpSession {
         let n = header.write(out).ok()?;
         let m = self.cfg.codec.encode(pcm, &mut out[n..need]);
         self.sent(dest, m, n + m)
+    }
+
+    /// Sends an already-encoded payload of our codec (a relayed or transcoded packet) with our
+    /// own SSRC, sequence number and timestamp; the timestamp advances by the payload's sample
+    /// count (one byte per sample for G.711). A queued digit takes this packet's place exactly
+    /// as in [`Self::send_frame`]. Returns the destination and packet length, or `None` when
+    /// there is nowhere (or no permission) to send, or `out` is too small.
+    pub fn send_payload(&mut self, payload: &[u8], out: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        let ts = self.timestamp;
+        self.timestamp = ts.wrapping_add(payload.len() as u32);
+
+        if let Some(sent) = self.send_due_dtmf(ts, out) {
+            return sent;
+        }
+        let dest = self.sendable()?;
+        let need = RTP_HEADER_LEN + payload.len();
+        if out.len() < need {
+            tracing::warn!(len = out.len(), need, "RTP output buffer too small");
+            return None;
+        }
+        let marker = !self.sent_any;
+        let header = self.next_header(marker, self.cfg.pt, ts);
+        let n = header.write_packet(payload, out).ok()?;
+        self.sent(dest, payload.len(), n)
+    }
+
+    /// Writes the telephone-event packet due at timestamp `ts`, if a digit is being sent:
+    /// `Some(result)` means the tick was used for DTMF.
+    fn send_due_dtmf(&mut self, ts: u32, out: &mut [u8]) -> Option<Option<(SocketAddr, usize)>> {
+        let (pt, header_ts, marker, ev) = self.next_dtmf_packet(ts)?;
+        let Some(dest) = self.sendable() else {
+            return Some(None);
+        };
+        let header = self.next_header(marker, pt, header_ts);
+        let Ok(n) = header.write(out) else {
+            return Some(None);
+        };
+        let m = ev.write(&mut out[n..]);
+        if m == 0 {
+            return Some(None);
+        }
+        Some(self.sent(dest, m, n + m))
     }
 
     fn sendable(&self) -> Option<SocketAddr> {
@@ -803,5 +913,87 @@ mod tests {
         assert_eq!(got, vec![1, 2, 3]);
         let mut plain = RtpSession::new(cfg());
         assert_eq!(plain.pull_audio(&mut out), Pop::Buffering);
+    }
+
+    #[test]
+    fn raw_input_relays_payload_with_our_own_header() {
+        let t0 = crate::test_epoch();
+        let mut a = RtpSession::new(cfg());
+        let mut b = RtpSession::new(SessionConfig {
+            seed: 99,
+            remote: Some("10.0.0.9:7000".parse().unwrap()),
+            ..cfg()
+        });
+        let payload: Vec<u8> = (0..160).map(|i| i as u8).collect();
+        let mut out = [0u8; 200];
+        let mut seqs = Vec::new();
+        for i in 0..3u16 {
+            let t = t0 + Duration::from_millis(20 * u64::from(i));
+            let pkt = rtp(0, 500 + i, 1000 + 160 * u32::from(i), 5, &payload);
+            let RawInput::Audio { payload: p, marker } = a.handle_input_raw(t, peer(), &pkt) else {
+                panic!("audio expected");
+            };
+            assert!(!marker);
+            assert_eq!(p, payload.as_slice());
+            let (dest, n) = b.send_payload(p, &mut out).unwrap();
+            assert_eq!(dest, "10.0.0.9:7000".parse().unwrap());
+            let sent = RtpPacket::parse(&out[..n]).unwrap();
+            assert_eq!(sent.ssrc(), b.ssrc());
+            assert_eq!(sent.payload(), payload.as_slice());
+            assert_eq!(sent.marker(), i == 0);
+            seqs.push((sent.sequence(), sent.timestamp()));
+        }
+        assert_eq!(seqs[1].0, seqs[0].0.wrapping_add(1));
+        assert_eq!(seqs[2].1, seqs[0].1.wrapping_add(320));
+        // Receive statistics and latching work as for decoded input; nothing was decoded.
+        assert_eq!(a.stats().packets_received, 3);
+        assert_eq!(a.latched(), Some(peer()));
+        assert!(a.audio().is_empty());
+        assert_eq!(b.stats().packets_sent, 3);
+        assert_eq!(b.stats().bytes_sent, 480);
+        // DTMF comes out once; garbage and foreign payload types are nothing.
+        let ev = rtp(101, 600, 9000, 5, &[3, 0x0a, 0, 160]);
+        assert_eq!(
+            a.handle_input_raw(t0, peer(), &ev),
+            RawInput::Dtmf(Digit::parse("3").unwrap())
+        );
+        assert_eq!(a.handle_input_raw(t0, peer(), &ev), RawInput::Nothing);
+        assert_eq!(a.handle_input_raw(t0, peer(), &[0x80]), RawInput::Nothing);
+        assert_eq!(
+            a.handle_input_raw(t0, peer(), &rtp(8, 601, 1, 5, &payload)),
+            RawInput::Nothing
+        );
+        // Too small a buffer or no permission to send: nothing goes out.
+        assert_eq!(b.send_payload(&payload, &mut [0u8; 100]), None);
+        b.set_remote(Some(peer()), Direction::RecvOnly);
+        assert_eq!(b.send_payload(&payload, &mut out), None);
+    }
+
+    #[test]
+    fn queued_digit_string_replaces_relayed_packets_one_after_another() {
+        let mut s = RtpSession::new(cfg());
+        let digits: Vec<Digit> = "12#".chars().filter_map(Digit::from_char).collect();
+        s.send_digits(&digits, 40).unwrap();
+        let mut out = [0u8; 200];
+        let payload = [0xffu8; 160];
+        let mut seen = Vec::new();
+        for tick in 0..30 {
+            // Alternate the two send paths: both advance the same queue.
+            let (_, n) = if tick % 2 == 0 {
+                s.send_payload(&payload, &mut out).unwrap()
+            } else {
+                s.send_frame(&[0i16; 160], &mut out).unwrap()
+            };
+            let p = RtpPacket::parse(&out[..n]).unwrap();
+            if p.payload_type() == 101 && p.marker() {
+                seen.push(p.payload()[0]);
+            }
+        }
+        assert_eq!(seen, vec![1, 2, 11]);
+        assert!(!s.dtmf_pending());
+        // All or nothing when the queue would overflow.
+        let many = vec![Digit::parse("9").unwrap(); DTMF_QUEUE + 1];
+        assert_eq!(s.send_digits(&many, 40), Err(SessionError::DtmfQueueFull));
+        assert!(!s.dtmf_pending());
     }
 }

@@ -1,5 +1,6 @@
 //! The hot path does not allocate: RTP receive and send, G.711 encode/decode, DTMF, the
-//! jitter buffer and the player's frame pull are run under a counting global allocator.
+//! jitter buffer, the player's frame pull, the conference mixer and the bridge relay and
+//! transcode are run under a counting global allocator.
 #![allow(clippy::unwrap_used, reason = "test code")]
 #![allow(
     clippy::disallowed_methods,
@@ -15,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use pbx_media::sdp::Direction;
 use pbx_media::{
-    Codec, Digit, MediaKind, Pcm, PlayOpts, Player, RtpHeader, RtpPacket, RtpSession, SessionConfig,
+    Codec, Digit, MediaKind, Mixer, Pcm, PlayOpts, Player, RawInput, RtpHeader, RtpPacket,
+    RtpSession, SessionConfig, relay_possible, transcode,
 };
 
 thread_local! {
@@ -133,4 +135,81 @@ fn media_hot_path_does_not_allocate() {
     assert_eq!(n, 0, "allocations on the hot path");
     assert_eq!(events, 400 - 6, "audio frames plus one key press");
     assert_eq!(rx.stats().dtmf_received, 1);
+}
+
+#[test]
+fn mixer_tick_does_not_allocate() {
+    let mut mixer = Mixer::new(160);
+    for id in 0..100 {
+        mixer.add(id);
+    }
+    mixer.set_muted(3, true);
+    mixer.set_deafened(4, true);
+    let loud: Vec<i16> = (0..160).map(|i| ((i % 40) as i16 - 20) * 1500).collect();
+    let mut sink = 0i64;
+    let n = allocations(|| {
+        for tick in 0..200u64 {
+            // Ten talkers (loud enough to engage the limiter), the rest listen.
+            for id in 0..10 {
+                mixer.push((id + tick) % 100, &loud);
+            }
+            mixer.push_announcement(&loud);
+            mixer.mix();
+            for id in 0..100 {
+                sink += i64::from(mixer.output(id)[0]) + i64::from(mixer.input(id)[1]);
+            }
+            sink += i64::from(mixer.mixed()[2]);
+        }
+    });
+    std::hint::black_box(sink);
+    assert_eq!(n, 0, "allocations in the mixer tick");
+    // Removing and re-adding within the grown capacity does not allocate either.
+    let n = allocations(|| {
+        mixer.remove(50);
+        mixer.add(50);
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn bridge_relay_and_transcode_do_not_allocate() {
+    let a_addr: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+    let cfg = |codec: Codec, remote, seed| SessionConfig {
+        codec,
+        pt: codec.payload_type(),
+        dtmf_pt: Some(101),
+        remote: Some(remote),
+        direction: Direction::SendRecv,
+        seed,
+        jitter_depth: None,
+    };
+    let c_addr: SocketAddr = "10.0.0.3:6000".parse().unwrap();
+    // a (PCMU) -> b (PCMU) relayed, b -> c (PCMA) transcoded.
+    let mut a = RtpSession::new(cfg(Codec::Pcmu, a_addr, 1));
+    let mut b = RtpSession::new(cfg(Codec::Pcmu, a_addr, 2));
+    let mut c = RtpSession::new(cfg(Codec::Pcma, c_addr, 3));
+    let digits = [Digit::parse("1").unwrap(), Digit::parse("2").unwrap()];
+    c.send_digits(&digits, 60).unwrap();
+    let t0 = Instant::now();
+    let pcm = [1000i16; 160];
+    let mut wire = [0u8; 1500];
+    let mut relayed = [0u8; 1500];
+    let mut tbuf = [0u8; 160];
+    let mut audio = 0;
+    let n = allocations(|| {
+        for tick in 0..300u32 {
+            let now = t0 + Duration::from_millis(20 * u64::from(tick));
+            let (_, len) = a.send_frame(&pcm, &mut wire).unwrap();
+            if let RawInput::Audio { payload, .. } = b.handle_input_raw(now, a_addr, &wire[..len]) {
+                audio += 1;
+                assert!(relay_possible(Codec::Pcmu, b.codec()));
+                b.send_payload(payload, &mut relayed).unwrap();
+                let m = transcode(b.codec(), c.codec(), payload, &mut tbuf);
+                c.send_payload(&tbuf[..m], &mut relayed).unwrap();
+            }
+        }
+    });
+    assert_eq!(n, 0, "allocations in relay/transcode");
+    assert_eq!(audio, 300);
+    assert!(!c.dtmf_pending());
 }

@@ -3,7 +3,12 @@
 
 use std::sync::Arc;
 
-use pbx_api::{Backend, ComponentRejection, RejectionCode};
+use std::time::Duration;
+
+use pbx_api::{
+    Backend, BackendError, BackendErrorKind, ComponentRejection, ConferenceView, EndpointSpec,
+    OriginateRequest, RegistrationView, RejectionCode,
+};
 use pbx_plugin::{Runtime, ValidationError};
 use pbx_store::CallRecord;
 use sha2::{Digest, Sha256};
@@ -74,6 +79,75 @@ impl Backend for ServerBackend {
 
     fn hangup_call(&self, id: &str) -> bool {
         self.calls.hangup(id)
+    }
+
+    fn originate(&self, req: OriginateRequest) -> Result<String, BackendError> {
+        let target = match req.to {
+            EndpointSpec::Sip { uri } => pbx_plugin::Endpoint::SipUri(uri),
+            EndpointSpec::User { name } => {
+                if self.calls.registrar.contacts(&name).is_empty() {
+                    return Err(BackendError::new(
+                        BackendErrorKind::NotFound,
+                        format!("SIP user `{name}` is not registered"),
+                    ));
+                }
+                pbx_plugin::Endpoint::User(name)
+            }
+            EndpointSpec::Phone { number, trunk } => pbx_plugin::Endpoint::Phone { number, trunk },
+        };
+        let from = req
+            .from
+            .map(|f| {
+                pbx_sip::Uri::parse(&f)
+                    .ok()
+                    .and_then(|u| u.user().map(str::to_string))
+                    .unwrap_or(f)
+            })
+            .unwrap_or_else(|| "pbx".to_string());
+        let timeout = Duration::from_secs(u64::from(req.connect_timeout_secs.max(1)));
+        self.calls
+            .originate(req.app_id, req.version, from, target, timeout)
+            .map_err(|err| BackendError::new(BackendErrorKind::Unavailable, err.to_string()))
+    }
+
+    fn conferences(&self) -> Vec<ConferenceView> {
+        self.calls.conferences()
+    }
+
+    fn conference(&self, id: &str) -> Option<ConferenceView> {
+        self.calls.conference(id)
+    }
+
+    fn hangup_conference(&self, id: &str) -> bool {
+        self.calls.hangup_conference(id)
+    }
+
+    fn registrations(&self, username: &str) -> Vec<RegistrationView> {
+        self.calls
+            .registrar
+            .bindings(username)
+            .into_iter()
+            .map(|b| RegistrationView {
+                contact: b.contact,
+                expires_at: b.expires_at,
+                source: format!(
+                    "{}:{}",
+                    match b.source.transport {
+                        pbx_sip::Transport::Udp => "udp",
+                        pbx_sip::Transport::Tcp => "tcp",
+                    },
+                    b.source.addr
+                ),
+            })
+            .collect()
+    }
+
+    fn sip_realm(&self) -> String {
+        self.calls.registrar.realm().to_string()
+    }
+
+    fn sip_user_changed(&self, username: &str) {
+        self.calls.registrar.forget(username);
     }
 
     fn check_audio(&self, bytes: &[u8]) -> Result<serde_json::Value, String> {

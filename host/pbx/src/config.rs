@@ -39,6 +39,12 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "PBX_LOG_JSON")]
     pub log_json: bool,
+    /// Digest algorithms offered to registering phones, in order: `md5`, `sha256`, or both
+    /// (`sha256,md5`). Responses with either are verified whichever is offered. The default
+    /// is `md5`, because common phones (baresip 1.0 among them) refuse a challenge list that
+    /// contains SHA-256.
+    #[arg(long, env = "PBX_SIP_DIGEST", value_delimiter = ',')]
+    pub sip_digest: Vec<String>,
 }
 
 /// The config file's shape: the same settings as the flags.
@@ -52,6 +58,7 @@ struct FileConfig {
     public_ip: Option<std::net::IpAddr>,
     example_apps: Option<PathBuf>,
     log_json: Option<bool>,
+    sip_digest: Option<Vec<String>>,
 }
 
 /// The resolved settings the server runs with.
@@ -64,6 +71,8 @@ pub struct Config {
     pub public_ip: Option<std::net::IpAddr>,
     pub example_apps: Option<PathBuf>,
     pub log_json: bool,
+    /// The digest algorithms the registrar offers, in order.
+    pub sip_digest: Vec<pbx_sip::digest::Algorithm>,
 }
 
 impl Config {
@@ -86,6 +95,11 @@ impl Config {
             public_ip: args.public_ip.or(file.public_ip),
             example_apps: args.example_apps.or(file.example_apps),
             log_json: args.log_json || file.log_json.unwrap_or(false),
+            sip_digest: parse_digest(if args.sip_digest.is_empty() {
+                file.sip_digest.unwrap_or_default()
+            } else {
+                args.sip_digest
+            })?,
         };
         if let Some(token) = &config.admin_token
             && token.len() < 8
@@ -94,6 +108,26 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// The offered digest algorithms; none given means MD5 only.
+fn parse_digest(names: Vec<String>) -> anyhow::Result<Vec<pbx_sip::digest::Algorithm>> {
+    use pbx_sip::digest::Algorithm;
+    let mut out = Vec::new();
+    for name in names {
+        let alg = match name.trim().to_ascii_lowercase().as_str() {
+            "md5" => Algorithm::Md5,
+            "sha256" | "sha-256" => Algorithm::Sha256,
+            other => bail!("unknown digest algorithm `{other}`: use md5 and/or sha256"),
+        };
+        if !out.contains(&alg) {
+            out.push(alg);
+        }
+    }
+    if out.is_empty() {
+        out.push(Algorithm::Md5);
+    }
+    Ok(out)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {

@@ -1,5 +1,7 @@
 //! Installs the example apps at start, so that `scripts/run.sh` gives a newcomer a PBX that
-//! answers 1000 (hello) and 2000 (ivr) with nothing else to do.
+//! answers 1000 (hello) and 2000 (ivr) with nothing else to do, and has the call-control
+//! examples ready: conference-callback on 3000, follow-me on 4000, attended-transfer on 5000
+//! (those dial SIP users, which the admin creates).
 //!
 //! Idempotent: an app already stored with the same component bytes is left alone; a changed
 //! component becomes a new version and is deployed; a number bound to another app by the admin
@@ -14,7 +16,13 @@ use tracing::{info, warn};
 use crate::backend::component_key;
 
 /// The example apps and the numbers they answer.
-const EXAMPLES: &[(&str, &str)] = &[("hello", "1000"), ("ivr", "2000")];
+const EXAMPLES: &[(&str, &str)] = &[
+    ("hello", "1000"),
+    ("ivr", "2000"),
+    ("conference_callback", "3000"),
+    ("follow_me", "4000"),
+    ("attended_transfer", "5000"),
+];
 
 /// Installs every example found in `dir`; returns (name, number) for each one routed.
 pub fn install(

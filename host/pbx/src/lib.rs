@@ -10,5 +10,6 @@ pub mod config;
 pub mod examples;
 pub mod logging;
 pub mod media_cache;
+pub mod registrar;
 pub mod server;
 pub mod sip_shell;

@@ -21,10 +21,13 @@ use crate::call::Calls;
 use crate::config::Config;
 use crate::examples;
 use crate::media_cache::MediaCache;
+use crate::registrar::Registrar;
 use crate::sip_shell::{self, SipSockets};
 
 /// How long live calls get to end when the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// The digest realm SIP users register in.
+const REALM: &str = "pbx";
 
 /// Runs the server until a stop signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -66,7 +69,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         warn!(%err, "text-to-speech is unavailable: `say` will fail until espeak-ng works");
     }
     let media = Arc::new(MediaCache::new(tts, store.clone()));
-    let calls = Calls::new(store.clone(), apps.clone(), media, media_ip);
+    let registrar = Arc::new(Registrar::new(
+        REALM.to_string(),
+        config.sip_digest.clone(),
+        store.clone(),
+    ));
+    let sip_host = SocketAddr::new(media_ip, sip_addr.port()).to_string();
+    let calls = Calls::new(
+        store.clone(),
+        apps.clone(),
+        media,
+        registrar,
+        media_ip,
+        sip_host,
+    );
 
     let endpoint = pbx_sip::Endpoint::new(pbx_sip::EndpointConfig {
         udp_addr: Some(SocketAddr::new(media_ip, sip_addr.port())),
@@ -75,7 +91,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         timers: pbx_sip::Timers::default(),
         seed: rand::random(),
     });
-    let _sip = sip_shell::spawn(sip_sockets, endpoint, calls.clone());
+    let sip = sip_shell::spawn(sip_sockets, endpoint, calls.clone());
+    calls.set_sip(sip);
 
     let installed = match &config.example_apps {
         Some(dir) => examples::install(&store, &runtime, dir)

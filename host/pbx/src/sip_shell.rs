@@ -10,14 +10,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use pbx_sip::{CallKey, Endpoint, Output, Peer, SipEvent, Transport};
+use pbx_sip::{CallKey, Endpoint, OutgoingCall, Output, Peer, RequestKey, SipEvent, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::call::{CallMsg, Calls};
+use crate::call::{CallMsg, Calls, SipMsg};
 
 /// Largest SIP datagram we accept; larger ones are cut by the kernel and then fail to parse.
 const MAX_DATAGRAM: usize = 65_535;
@@ -36,6 +36,20 @@ pub enum SipCommand {
     Hangup { key: CallKey },
     /// The call's actor is gone: stop routing the call's events to it.
     Release { key: CallKey },
+    /// Place an outbound INVITE; its events go to `mailbox`, its key comes back on `reply`.
+    Invite {
+        call: Box<OutgoingCall>,
+        mailbox: mpsc::Sender<CallMsg>,
+        reply: oneshot::Sender<Result<CallKey, String>>,
+    },
+    /// Send a re-INVITE with a new offer (hold, resume).
+    Reinvite { key: CallKey, sdp: Vec<u8> },
+    /// Answer a non-INVITE request the endpoint handed up (REGISTER).
+    RespondRequest {
+        key: RequestKey,
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// Everything the SIP task reacts to.
@@ -46,6 +60,7 @@ enum Input {
     },
     TcpOpened {
         conn: u64,
+        from: SocketAddr,
         writer: mpsc::Sender<Vec<u8>>,
     },
     TcpMessage {
@@ -117,8 +132,10 @@ pub fn spawn(sockets: SipSockets, mut endpoint: Endpoint, calls: Arc<Calls>) -> 
     tokio::spawn(accept_tcp(tcp, tx));
 
     let calls_handle = handle.clone();
+    let tx_self = handle.tx.clone();
     tokio::spawn(async move {
         let mut tcp_writers: HashMap<u64, mpsc::Sender<Vec<u8>>> = HashMap::new();
+        let mut tcp_by_addr: HashMap<SocketAddr, u64> = HashMap::new();
         let mut actors: HashMap<CallKey, mpsc::Sender<CallMsg>> = HashMap::new();
         loop {
             let deadline = endpoint.poll_timeout().map(Instant::from_std);
@@ -127,7 +144,7 @@ pub fn spawn(sockets: SipSockets, mut endpoint: Endpoint, calls: Arc<Calls>) -> 
                     input = rx.recv() => input,
                     () = tokio::time::sleep_until(deadline) => {
                         endpoint.handle_timeout(Instant::now().into_std());
-                        drain(&mut endpoint, &udp, &tcp_writers, &mut actors, &calls, &calls_handle).await;
+                        drain(&mut endpoint, &udp, &tcp_writers, &tcp_by_addr, &mut actors, &calls, &calls_handle).await;
                         continue;
                     }
                 },
@@ -144,8 +161,9 @@ pub fn spawn(sockets: SipSockets, mut endpoint: Endpoint, calls: Arc<Calls>) -> 
                     };
                     endpoint.handle_input(now, peer, &bytes);
                 }
-                Input::TcpOpened { conn, writer, .. } => {
+                Input::TcpOpened { conn, from, writer } => {
                     tcp_writers.insert(conn, writer);
+                    tcp_by_addr.insert(from, conn);
                 }
                 Input::TcpMessage { conn, from, bytes } => {
                     let peer = Peer {
@@ -157,6 +175,9 @@ pub fn spawn(sockets: SipSockets, mut endpoint: Endpoint, calls: Arc<Calls>) -> 
                 }
                 Input::TcpClosed { conn, from } => {
                     tcp_writers.remove(&conn);
+                    if tcp_by_addr.get(&from) == Some(&conn) {
+                        tcp_by_addr.remove(&from);
+                    }
                     // Calls whose signalling rode on this connection can no longer be reached.
                     endpoint.handle_transport_error(Peer {
                         transport: Transport::Tcp,
@@ -177,12 +198,49 @@ pub fn spawn(sockets: SipSockets, mut endpoint: Endpoint, calls: Arc<Calls>) -> 
                 Input::Command(SipCommand::Release { key }) => {
                     actors.remove(&key);
                 }
+                Input::Command(SipCommand::Invite {
+                    call,
+                    mailbox,
+                    reply,
+                }) => {
+                    let destination = call.destination;
+                    if destination.transport == Transport::Tcp
+                        && !tcp_by_addr.contains_key(&destination.addr)
+                    {
+                        // Open the connection first; the INVITE goes out once it is up.
+                        connect_tcp(destination.addr, tx_self.clone(), call, mailbox, reply);
+                        continue;
+                    }
+                    match endpoint.invite(now, *call) {
+                        Ok(key) => {
+                            actors.insert(key, mailbox);
+                            let _ = reply.send(Ok(key));
+                        }
+                        Err(err) => {
+                            let _ = reply.send(Err(err.to_string()));
+                        }
+                    }
+                }
+                Input::Command(SipCommand::Reinvite { key, sdp }) => {
+                    if let Err(err) = endpoint.reinvite(now, key, sdp) {
+                        debug!(?key, %err, "re-INVITE not sent");
+                    }
+                }
+                Input::Command(SipCommand::RespondRequest {
+                    key,
+                    status,
+                    headers,
+                }) => {
+                    if let Err(err) = endpoint.respond_request(now, key, status, headers) {
+                        debug!(status, %err, "response not sent");
+                    }
+                }
                 Input::Command(SipCommand::Hangup { key }) => {
                     if let Err(err) = endpoint.hangup(now, key) {
                         debug!(?key, %err, "hangup not sent");
                         // The endpoint no longer knows the call: make sure its actor ends.
                         if let Some(actor) = actors.remove(&key) {
-                            let _ = actor.try_send(CallMsg::SipGone);
+                            let _ = actor.try_send(CallMsg::SipGone { key });
                         }
                     }
                 }
@@ -191,6 +249,7 @@ pub fn spawn(sockets: SipSockets, mut endpoint: Endpoint, calls: Arc<Calls>) -> 
                 &mut endpoint,
                 &udp,
                 &tcp_writers,
+                &tcp_by_addr,
                 &mut actors,
                 &calls,
                 &calls_handle,
@@ -207,6 +266,7 @@ async fn drain(
     endpoint: &mut Endpoint,
     udp: &UdpSocket,
     tcp_writers: &HashMap<u64, mpsc::Sender<Vec<u8>>>,
+    tcp_by_addr: &HashMap<SocketAddr, u64>,
     actors: &mut HashMap<CallKey, mpsc::Sender<CallMsg>>,
     calls: &Arc<Calls>,
     sip: &SipHandle,
@@ -220,7 +280,12 @@ async fn drain(
                     }
                 }
                 Transport::Tcp => {
-                    let writer = transmit.peer.conn.and_then(|conn| tcp_writers.get(&conn));
+                    // Requests we originate carry no connection: use the one to that address.
+                    let conn = transmit
+                        .peer
+                        .conn
+                        .or_else(|| tcp_by_addr.get(&transmit.peer.addr).copied());
+                    let writer = conn.and_then(|conn| tcp_writers.get(&conn));
                     match writer {
                         Some(writer) => {
                             if writer.try_send(transmit.bytes).is_err() {
@@ -249,10 +314,37 @@ fn route_event(
             actors.insert(key, mailbox);
             return;
         }
-        SipEvent::Confirmed { key } => (key, CallMsg::Confirmed, false),
-        SipEvent::Cancelled { key } => (key, CallMsg::Cancelled, true),
-        SipEvent::Ended { key, cause } => (key, CallMsg::Ended(cause), true),
-        SipEvent::Dtmf { key, digit } => (key, CallMsg::SipDtmf(digit), false),
+        SipEvent::Register(request) => {
+            // Store lookups and hashing run off the SIP task.
+            let registrar = calls.registrar.clone();
+            let sip = sip.clone();
+            tokio::spawn(async move {
+                let key = request.key;
+                let answer = tokio::task::spawn_blocking(move || registrar.handle(&request)).await;
+                let (status, headers) = match answer {
+                    Ok(answer) => (answer.status, answer.headers),
+                    Err(_) => (500, Vec::new()),
+                };
+                sip.send(SipCommand::RespondRequest {
+                    key,
+                    status,
+                    headers,
+                })
+                .await;
+            });
+            return;
+        }
+        SipEvent::Confirmed { key } => (key, SipMsg::Confirmed, false),
+        SipEvent::Cancelled { key } => (key, SipMsg::Cancelled, true),
+        SipEvent::Ended { key, cause } => (key, SipMsg::Ended(cause), true),
+        SipEvent::Dtmf { key, digit } => (key, SipMsg::Dtmf(digit), false),
+        SipEvent::Progress { key, status, sdp } => (key, SipMsg::Progress { status, sdp }, false),
+        SipEvent::Answered { key, sdp } => (key, SipMsg::Answered { sdp }, false),
+        SipEvent::Failed { key, status } => (key, SipMsg::Failed { status }, true),
+        SipEvent::ReinviteDone { key, status, sdp } => {
+            (key, SipMsg::ReinviteDone { status, sdp }, false)
+        }
+        SipEvent::RemoteReinvite { key, sdp } => (key, SipMsg::RemoteReinvite { sdp }, false),
     };
     let actor = if last {
         actors.remove(&key)
@@ -262,12 +354,43 @@ fn route_event(
     match actor {
         // The actor's mailbox is deep; a full one means it is stuck, and it will be reaped.
         Some(actor) => {
-            if actor.try_send(msg).is_err() {
+            if actor.try_send(CallMsg::Sip { key, msg }).is_err() {
                 warn!(?key, "call actor mailbox full or closed");
             }
         }
         None => debug!(?key, "event for a call with no actor"),
     }
+}
+
+/// Opens a TCP connection for an outbound INVITE, then hands the INVITE back to the SIP task.
+fn connect_tcp(
+    addr: SocketAddr,
+    tx: mpsc::Sender<Input>,
+    call: Box<OutgoingCall>,
+    mailbox: mpsc::Sender<CallMsg>,
+    reply: oneshot::Sender<Result<CallKey, String>>,
+) {
+    static NEXT_OUT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+    tokio::spawn(async move {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                let conn = NEXT_OUT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (opened_tx, opened_rx) = oneshot::channel();
+                tokio::spawn(serve_tcp(stream, addr, conn, tx.clone(), Some(opened_tx)));
+                let _ = opened_rx.await;
+                let _ = tx
+                    .send(Input::Command(SipCommand::Invite {
+                        call,
+                        mailbox,
+                        reply,
+                    }))
+                    .await;
+            }
+            Err(err) => {
+                let _ = reply.send(Err(format!("cannot connect to {addr}: {err}")));
+            }
+        }
+    });
 }
 
 async fn read_udp(socket: Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
@@ -293,7 +416,7 @@ async fn accept_tcp(listener: TcpListener, tx: mpsc::Sender<Input>) {
             Ok((stream, from)) => {
                 let conn = next_conn;
                 next_conn += 1;
-                tokio::spawn(serve_tcp(stream, from, conn, tx.clone()));
+                tokio::spawn(serve_tcp(stream, from, conn, tx.clone(), None));
             }
             Err(err) => {
                 warn!(%err, "SIP TCP accept failed");
@@ -303,15 +426,28 @@ async fn accept_tcp(listener: TcpListener, tx: mpsc::Sender<Input>) {
     }
 }
 
-async fn serve_tcp(stream: TcpStream, from: SocketAddr, conn: u64, tx: mpsc::Sender<Input>) {
+async fn serve_tcp(
+    stream: TcpStream,
+    from: SocketAddr,
+    conn: u64,
+    tx: mpsc::Sender<Input>,
+    opened: Option<oneshot::Sender<()>>,
+) {
     let (mut reader, mut writer) = stream.into_split();
     let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(256);
     if tx
-        .send(Input::TcpOpened { conn, writer: wtx })
+        .send(Input::TcpOpened {
+            conn,
+            from,
+            writer: wtx,
+        })
         .await
         .is_err()
     {
         return;
+    }
+    if let Some(opened) = opened {
+        let _ = opened.send(());
     }
     let write_task = tokio::spawn(async move {
         while let Some(bytes) = wrx.recv().await {

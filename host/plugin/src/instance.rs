@@ -1,9 +1,14 @@
-//! One app instance per call: delivers events under the CPU deadline and collects the
-//! actions the app requested.
+//! One app instance per call session: delivers events under the CPU deadline, keeps the
+//! session mirror the imports judge requests by, and collects the actions the app requested.
 //!
 //! Invariants:
 //! - Each event starts with an empty action queue and a fresh CPU budget; the actions it
 //!   returns are exactly the requests the app made during that event, in order.
+//! - Before an event enters wasm the mirror is brought in line with it (a finished leg is
+//!   `Finished`, an answered dialled leg `Answered`, a finished conference, recording or timer
+//!   forgotten), so the app's requests during the event are judged by the new state.
+//! - A 0.1 instance receives only the six 0.1 events; the others return no actions without
+//!   entering wasm.
 //! - After an [`AppError`] the instance is poisoned: every later event returns the same
 //!   error without entering wasm (a trapped instance's state is unusable).
 //! - The app's stdout/stderr of an event is drained after it: to the debug log, and into the
@@ -15,79 +20,103 @@ use std::sync::atomic::Ordering;
 use tracing::{debug, warn};
 use wasmtime::{Store, Trap};
 
-use crate::bindings::{CallApp, wit_types};
+use crate::bindings::{v0_1, v0_2};
 use crate::error::{AppError, chain};
 use crate::host::{HostState, cut};
 use crate::runtime::Inner;
-use crate::types::{Action, CallEnded, CallInfo, CollectedDigits, MediaFinished, Phase};
+use crate::types::{
+    AbiVersion, Action, CallEnded, CallInfo, CollectedDigits, Direction, Event, LegPhase,
+    MediaFinished, TimerId,
+};
 
 /// Most bytes of a trap message (error chain plus the app's output).
 const MAX_TRAP_MESSAGE: usize = 2048;
 
-/// The app instance serving one call. Not shared: the call's task owns it.
+/// The instantiated component, by contract version.
+pub(crate) enum Guest {
+    V0_1(v0_1::CallApp),
+    V0_2(Box<v0_2::CallApp>),
+}
+
+/// The app instance serving one call session. Not shared: the session's task owns it.
 pub struct AppInstance {
     runtime: Arc<Inner>,
     store: Store<HostState>,
-    app: CallApp,
+    guest: Guest,
     failed: Option<AppError>,
 }
 
 impl std::fmt::Debug for AppInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppInstance")
-            .field("call_id", &self.call_id())
-            .field("phase", &self.phase())
+            .field("session", &self.call_id())
+            .field("abi", &self.abi())
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
 }
 
-enum Event<'a> {
-    CallReceived(wit_types::CallInfo),
-    Dtmf(&'a str, &'a str),
-    SayFinished(&'a str, wit_types::MediaFinished),
-    PlayFinished(&'a str, wit_types::MediaFinished),
-    DtmfCollected(&'a str, wit_types::CollectedDigits),
-    CallFinished(&'a str, wit_types::CallEnded),
-}
-
-impl Event<'_> {
-    fn name(&self) -> &'static str {
-        match self {
-            Event::CallReceived(_) => "on-call-received",
-            Event::Dtmf(..) => "on-dtmf",
-            Event::SayFinished(..) => "on-say-finished",
-            Event::PlayFinished(..) => "on-play-finished",
-            Event::DtmfCollected(..) => "on-dtmf-collected",
-            Event::CallFinished(..) => "on-call-finished",
-        }
-    }
-}
-
 impl AppInstance {
-    pub(crate) fn new(runtime: Arc<Inner>, store: Store<HostState>, app: CallApp) -> Self {
+    pub(crate) fn new(runtime: Arc<Inner>, store: Store<HostState>, guest: Guest) -> Self {
         AppInstance {
             runtime,
             store,
-            app,
+            guest,
             failed: None,
         }
     }
 
-    /// The call this instance serves.
+    /// The contract the component was built against.
+    pub fn abi(&self) -> AbiVersion {
+        match self.guest {
+            Guest::V0_1(_) => AbiVersion::V0_1,
+            Guest::V0_2(_) => AbiVersion::V0_2,
+        }
+    }
+
+    /// The leg that started the session (the context's `call_id`).
     pub fn call_id(&self) -> &str {
-        &self.store.data().call_id
+        &self.store.data().session_id
     }
 
-    /// The call's phase as the instance sees it (including the app's own requests).
-    pub fn phase(&self) -> Phase {
-        self.store.data().phase
+    /// A leg's phase as the instance sees it (including the app's own requests), or `None`
+    /// for a leg the session does not know.
+    pub fn leg_phase(&self, call: &str) -> Option<LegPhase> {
+        self.store.data().legs.get(call).map(|l| l.phase)
     }
 
-    /// Tells the instance the call's phase, for example `Answered` once the 200 OK went out
-    /// or `Finished` when the caller hung up, so the imports judge requests correctly.
-    pub fn set_phase(&mut self, phase: Phase) {
-        self.store.data_mut().phase = phase;
+    /// The phase of the session's first leg (0.1 apps have only that one).
+    pub fn phase(&self) -> LegPhase {
+        self.leg_phase(self.call_id()).unwrap_or(LegPhase::Finished)
+    }
+
+    /// Adds a leg to the session mirror or updates it, for example `Answered` once the 200 OK
+    /// went out or `Finished` when the party hung up, so the imports judge requests correctly.
+    pub fn set_leg(&mut self, call: &str, phase: LegPhase, direction: Direction) {
+        self.store.data_mut().set_leg(call, phase, direction);
+    }
+
+    /// Sets the phase of the session's first leg (kept for the 0.1-era call layer).
+    pub fn set_phase(&mut self, phase: LegPhase) {
+        let state = self.store.data_mut();
+        let first = state.session_id.clone();
+        state.set_phase(&first, phase);
+    }
+
+    /// The conference is no longer live: later requests naming it get `not-found`.
+    pub fn conference_ended(&mut self, id: &str) {
+        self.store.data_mut().conferences.remove(id);
+    }
+
+    /// The recording stopped: `stop` on it now gets `not-found` and it no longer counts
+    /// against the session's limit.
+    pub fn recording_stopped(&mut self, id: &str) {
+        self.store.data_mut().recordings.remove(id);
+    }
+
+    /// The timer fired or was cancelled; it no longer counts against the session's limit.
+    pub fn timer_done(&mut self, id: TimerId) {
+        self.store.data_mut().timers.remove(&id);
     }
 
     /// The error that poisoned this instance, if any.
@@ -97,12 +126,16 @@ impl AppInstance {
 
     /// Delivers `on-call-received`.
     pub async fn on_call_received(&mut self, info: &CallInfo) -> Result<Vec<Action>, AppError> {
-        self.deliver(Event::CallReceived(info.into())).await
+        self.deliver(&Event::CallReceived(info.clone())).await
     }
 
     /// Delivers `on-dtmf` for one key of `call`.
     pub async fn on_dtmf(&mut self, call: &str, digit: &str) -> Result<Vec<Action>, AppError> {
-        self.deliver(Event::Dtmf(call, digit)).await
+        self.deliver(&Event::Dtmf {
+            call: call.into(),
+            digit: digit.into(),
+        })
+        .await
     }
 
     /// Delivers `on-say-finished`.
@@ -111,8 +144,11 @@ impl AppInstance {
         call: &str,
         finished: &MediaFinished,
     ) -> Result<Vec<Action>, AppError> {
-        self.deliver(Event::SayFinished(call, finished.into()))
-            .await
+        self.deliver(&Event::SayFinished {
+            call: call.into(),
+            finished: finished.clone(),
+        })
+        .await
     }
 
     /// Delivers `on-play-finished`.
@@ -121,8 +157,11 @@ impl AppInstance {
         call: &str,
         finished: &MediaFinished,
     ) -> Result<Vec<Action>, AppError> {
-        self.deliver(Event::PlayFinished(call, finished.into()))
-            .await
+        self.deliver(&Event::PlayFinished {
+            call: call.into(),
+            finished: finished.clone(),
+        })
+        .await
     }
 
     /// Delivers `on-dtmf-collected`.
@@ -131,57 +170,84 @@ impl AppInstance {
         call: &str,
         collected: &CollectedDigits,
     ) -> Result<Vec<Action>, AppError> {
-        self.deliver(Event::DtmfCollected(call, collected.into()))
-            .await
+        self.deliver(&Event::Collected {
+            call: call.into(),
+            collected: collected.clone(),
+        })
+        .await
     }
 
-    /// Delivers `on-call-finished`, the last event. The phase becomes `Finished` first, so
-    /// every call-control request the app makes now is refused with `invalid-state`.
+    /// Delivers `on-call-finished`, the leg's last event; the leg is `Finished` first, so
+    /// every request naming it is refused with `invalid-state`.
     pub async fn on_call_finished(
         &mut self,
         call: &str,
         ended: &CallEnded,
     ) -> Result<Vec<Action>, AppError> {
-        self.set_phase(Phase::Finished);
-        self.deliver(Event::CallFinished(call, (*ended).into()))
-            .await
+        self.deliver(&Event::CallFinished {
+            call: call.into(),
+            ended: *ended,
+        })
+        .await
     }
 
-    async fn deliver(&mut self, event: Event<'_>) -> Result<Vec<Action>, AppError> {
+    /// Brings the mirror in line with an event before the app sees it.
+    fn observe(&mut self, event: &Event) {
+        let state = self.store.data_mut();
+        match event {
+            Event::CallReceived(info) if !state.legs.contains_key(&info.id) => {
+                let phase = match info.direction {
+                    Direction::Inbound => LegPhase::Ringing,
+                    Direction::Outbound => LegPhase::Dialing,
+                };
+                state.set_leg(&info.id, phase, info.direction);
+            }
+            Event::CallAnswered { call }
+                if state
+                    .legs
+                    .get(call)
+                    .is_some_and(|l| l.phase == LegPhase::Dialing) =>
+            {
+                state.set_phase(call, LegPhase::Answered);
+            }
+            Event::CallFinished { call, .. } => state.set_phase(call, LegPhase::Finished),
+            Event::ConferenceFinished { conference } => {
+                state.conferences.remove(conference);
+            }
+            Event::RecordingReady(info) => {
+                state.recordings.remove(&info.id);
+            }
+            Event::Timer { id, .. } => {
+                state.timers.remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Delivers one event and returns the actions the app requested during it, in order.
+    ///
+    /// A 0.1 instance skips the events 0.1 does not have (they return no actions).
+    pub async fn deliver(&mut self, event: &Event) -> Result<Vec<Action>, AppError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
+        self.observe(event);
         let name = event.name();
-        let state = self.store.data_mut();
-        state.begin_event();
-        state.deadline.reset(self.runtime.deadline_ticks);
-        self.store.set_epoch_deadline(1);
-        self.runtime.counters.events.fetch_add(1, Ordering::Relaxed);
-
-        let guest = self.app.pbx_app_handlers();
-        let store = &mut self.store;
-        let result = match &event {
-            Event::CallReceived(info) => guest.call_on_call_received(store, info).await,
-            Event::Dtmf(call, digit) => guest.call_on_dtmf(store, &call.to_string(), digit).await,
-            Event::SayFinished(call, f) => {
-                guest
-                    .call_on_say_finished(store, &call.to_string(), f)
-                    .await
+        let result = match &self.guest {
+            Guest::V0_2(app) => {
+                let guest = app.pbx_app_handlers();
+                let store = &mut self.store;
+                begin(&self.runtime, store);
+                call_v0_2(guest, store, event).await
             }
-            Event::PlayFinished(call, f) => {
-                guest
-                    .call_on_play_finished(store, &call.to_string(), f)
-                    .await
-            }
-            Event::DtmfCollected(call, c) => {
-                guest
-                    .call_on_dtmf_collected(store, &call.to_string(), c)
-                    .await
-            }
-            Event::CallFinished(call, e) => {
-                guest
-                    .call_on_call_finished(store, &call.to_string(), *e)
-                    .await
+            Guest::V0_1(app) => {
+                let guest = app.pbx_app_handlers();
+                let store = &mut self.store;
+                if !is_v0_1_event(event) {
+                    return Ok(Vec::new());
+                }
+                begin(&self.runtime, store);
+                call_v0_1(guest, store, event).await
             }
         };
 
@@ -189,7 +255,7 @@ impl AppInstance {
             Ok(()) => {
                 let state = self.store.data_mut();
                 if let Some(output) = state.output.take() {
-                    debug!(call_id = %state.call_id, app_id = %state.app_id, event = name, "app output: {output}");
+                    debug!(session = %state.session_id, app_id = %state.app_id, event = name, "app output: {output}");
                 }
                 Ok(std::mem::take(&mut state.actions))
             }
@@ -197,7 +263,7 @@ impl AppInstance {
                 let err = classify(&self.runtime, &self.store, &e);
                 let state = self.store.data();
                 warn!(
-                    call_id = %state.call_id,
+                    session = %state.session_id,
                     app_id = %state.app_id,
                     event = name,
                     kind = err.kind(),
@@ -207,6 +273,131 @@ impl AppInstance {
                 Err(err)
             }
         }
+    }
+}
+
+/// Starts an event: empty queue, fresh CPU budget, counted.
+fn begin(runtime: &Inner, store: &mut Store<HostState>) {
+    let state = store.data_mut();
+    state.begin_event();
+    state.deadline.reset(runtime.deadline_ticks);
+    store.set_epoch_deadline(1);
+    runtime.counters.events.fetch_add(1, Ordering::Relaxed);
+}
+
+fn is_v0_1_event(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::CallReceived(_)
+            | Event::Dtmf { .. }
+            | Event::SayFinished { .. }
+            | Event::PlayFinished { .. }
+            | Event::Collected { .. }
+            | Event::CallFinished { .. }
+    )
+}
+
+async fn call_v0_2(
+    guest: &v0_2::exports::pbx::app::handlers::Guest,
+    store: &mut Store<HostState>,
+    event: &Event,
+) -> wasmtime::Result<()> {
+    match event {
+        Event::CallReceived(info) => guest.call_on_call_received(store, &info.into()).await,
+        Event::CallRinging { call } => guest.call_on_call_ringing(store, call).await,
+        Event::CallEarlyMedia { call } => guest.call_on_call_early_media(store, call).await,
+        Event::CallAnswered { call } => guest.call_on_call_answered(store, call).await,
+        Event::Dtmf { call, digit } => guest.call_on_dtmf(store, call, digit).await,
+        Event::SayFinished { call, finished } => {
+            guest
+                .call_on_say_finished(store, call, &finished.into())
+                .await
+        }
+        Event::PlayFinished { call, finished } => {
+            guest
+                .call_on_play_finished(store, call, &finished.into())
+                .await
+        }
+        Event::Collected { call, collected } => {
+            guest
+                .call_on_dtmf_collected(store, call, &collected.into())
+                .await
+        }
+        Event::CallFinished { call, ended } => {
+            guest
+                .call_on_call_finished(store, call, (*ended).into())
+                .await
+        }
+        Event::ParticipantJoining { conference, call } => {
+            guest
+                .call_on_participant_joining(store, conference, call)
+                .await
+        }
+        Event::ParticipantJoined { conference, call } => {
+            guest
+                .call_on_participant_joined(store, conference, call)
+                .await
+        }
+        Event::ParticipantJoinFailed {
+            conference,
+            call,
+            reason,
+        } => {
+            guest
+                .call_on_participant_join_failed(store, conference, call, reason)
+                .await
+        }
+        Event::ParticipantLeft { conference, call } => {
+            guest
+                .call_on_participant_left(store, conference, call)
+                .await
+        }
+        Event::ConferenceFinished { conference } => {
+            guest.call_on_conference_finished(store, conference).await
+        }
+        Event::ConferenceMediaFinished {
+            conference,
+            finished,
+        } => {
+            guest
+                .call_on_conference_media_finished(store, conference, &finished.into())
+                .await
+        }
+        Event::RecordingReady(info) => guest.call_on_recording_ready(store, &info.into()).await,
+        Event::Timer { id, tag } => guest.call_on_timer(store, *id, tag).await,
+    }
+}
+
+async fn call_v0_1(
+    guest: &v0_1::exports::pbx::app::handlers::Guest,
+    store: &mut Store<HostState>,
+    event: &Event,
+) -> wasmtime::Result<()> {
+    match event {
+        Event::CallReceived(info) => guest.call_on_call_received(store, &info.into()).await,
+        Event::Dtmf { call, digit } => guest.call_on_dtmf(store, call, digit).await,
+        Event::SayFinished { call, finished } => {
+            guest
+                .call_on_say_finished(store, call, &finished.into())
+                .await
+        }
+        Event::PlayFinished { call, finished } => {
+            guest
+                .call_on_play_finished(store, call, &finished.into())
+                .await
+        }
+        Event::Collected { call, collected } => {
+            guest
+                .call_on_dtmf_collected(store, call, &collected.into())
+                .await
+        }
+        Event::CallFinished { call, ended } => {
+            guest
+                .call_on_call_finished(store, call, (*ended).into())
+                .await
+        }
+        // Filtered out by `is_v0_1_event` before wasm is entered.
+        _ => Ok(()),
     }
 }
 

@@ -2,19 +2,23 @@
 //!
 //! It validates uploads ([`Runtime::validate`]), compiles each app version once
 //! ([`Runtime::compile_cached`], [`CompiledApp::serialize`], [`Runtime::load_serialized`]),
-//! and creates one [`AppInstance`] per call ([`Runtime::instantiate`]). Events go in through
-//! the instance's `on_*` methods; what the app asked for comes back as [`Action`]s.
+//! and creates one [`AppInstance`] per call session ([`Runtime::instantiate`]). Events go in
+//! through [`AppInstance::deliver`]; what the app asked for comes back as [`Action`]s. Apps
+//! built against `pbx:app@0.2.0` and against the frozen `pbx:app@0.1.0` both load
+//! ([`AbiVersion`]).
 //!
-//! Invariants: an app can never harm the host or another call. Each event runs under a CPU
-//! deadline (epoch interruption, `limits.rs`), each instance has a memory cap, WASI grants no
-//! files, environment or network (`host.rs`), every import validates its input and answers
-//! with a WIT error rather than trapping, and an app failure ([`AppError`]) poisons only its
-//! own instance. No generated binding type is part of the public API.
+//! Invariants: an app can never harm the host or another session. Each event runs under a
+//! CPU deadline (epoch interruption, `limits.rs`), each instance has a memory cap, WASI
+//! grants no files, environment or network (`host.rs`), every import validates its input
+//! against the session mirror and answers with a WIT error rather than trapping, and an app
+//! failure ([`AppError`]) poisons only its own instance. No generated binding type is part
+//! of the public API.
 
 mod bindings;
 mod error;
 mod host;
 mod instance;
+mod legacy;
 mod limits;
 mod runtime;
 mod stdio;
@@ -22,12 +26,14 @@ mod types;
 mod validate;
 
 pub use error::{AppError, PluginError};
-pub use host::FileExists;
+pub use host::{FileExists, NameExists, new_leg_id};
 pub use instance::AppInstance;
 pub use limits::RuntimeStats;
 pub use runtime::{CallContext, CompiledApp, Runtime, RuntimeConfig};
 pub use types::{
-    Action, CallEnded, CallInfo, CollectEnd, CollectOptions, CollectedDigits, Direction, HangupBy,
-    HangupReason, MediaFinished, MediaId, Phase, PlayOptions, SayOptions,
+    AbiVersion, Action, CallEnded, CallInfo, CollectEnd, CollectOptions, CollectedDigits,
+    ConferenceOptions, DialOptions, Direction, Endpoint, Event, GroupStage, HangupBy, HangupReason,
+    JoinOptions, LegPhase, MediaFinished, MediaId, MuteDirection, ParticipantRole, PlayOptions,
+    RecordOptions, RecordTarget, RecordingInfo, RingStrategy, SayOptions, TimerId,
 };
 pub use validate::ValidationError;

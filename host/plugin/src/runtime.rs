@@ -5,7 +5,10 @@
 //!   [`RuntimeConfig`]) and one `Linker` (WASI p2 granting nothing, plus our imports) per
 //!   `Runtime`, built once; clones of a `Runtime` share them.
 //! - A component is compiled once per cache key per process; a [`CompiledApp`] is a
-//!   pre-instantiated, type-checked component, cheap to clone and to instantiate.
+//!   pre-instantiated, type-checked component, cheap to clone and to instantiate, bound to
+//!   the one contract version it exports handlers for ([`AbiVersion`]).
+//! - The linker holds both `pbx:app@0.2.0` and `pbx:app@0.1.0` imports over the same
+//!   `HostState`; a component may only import the version it exports (validate.rs).
 //! - Only artifacts this crate serialized are ever deserialized (see
 //!   [`Runtime::load_serialized`]).
 //! - Compilation is CPU-heavy and blocking: call `validate`, `compile` and
@@ -18,11 +21,12 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use crate::bindings::{CallApp, CallAppPre};
+use crate::bindings::{v0_1, v0_2};
 use crate::error::{PluginError, chain};
-use crate::host::{FileExists, HostState};
-use crate::instance::AppInstance;
+use crate::host::{Directory, FileExists, HostState, Leg, NameExists};
+use crate::instance::{AppInstance, Guest};
 use crate::limits::{Counters, RuntimeStats, Ticker};
+use crate::types::{AbiVersion, Direction, LegPhase};
 use crate::validate::{self, ValidationError};
 
 /// Core instances one app component may contain (Rust std components have a handful).
@@ -58,30 +62,60 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// What the runtime needs to know about the call an instance serves.
+/// What the runtime needs to know about the session an instance serves.
 #[derive(Clone)]
 pub struct CallContext {
-    /// The call's id; imports naming any other id get `not-found`.
+    /// The id of the leg that starts the session; it enters the session mirror at once
+    /// (`Ringing` when inbound, `Dialing` when outbound).
     pub call_id: String,
+    /// Which way that first leg was set up (inbound unless [`CallContext::outbound`]).
+    pub direction: Direction,
     /// The app's id, for log lines.
     pub app_id: String,
     /// Whether a file id names an uploaded file, so that `play` can answer `not-found` at once.
     pub file_exists: FileExists,
+    /// Whether a SIP user exists, so that dialing `user(..)` can answer `not-found` at once.
+    pub user_exists: NameExists,
+    /// Whether a trunk exists, so that dialing a phone number on it can answer `not-found`.
+    pub trunk_exists: NameExists,
 }
 
 impl CallContext {
-    /// A context in which no file exists (every `play` gets `not-found`).
+    /// An inbound session in which no file exists (every `play` gets `not-found`) and every
+    /// user and trunk name is accepted (the call layer finds out when it dials).
     pub fn new(call_id: impl Into<String>, app_id: impl Into<String>) -> Self {
         CallContext {
             call_id: call_id.into(),
+            direction: Direction::Inbound,
             app_id: app_id.into(),
             file_exists: Arc::new(|_| false),
+            user_exists: Arc::new(|_| true),
+            trunk_exists: Arc::new(|_| true),
         }
     }
 
-    /// Sets how `play` checks file ids.
+    /// Marks the first leg as outbound (a call placed with `POST /v1/calls`), so it starts
+    /// as `Dialing`.
+    pub fn outbound(mut self) -> Self {
+        self.direction = Direction::Outbound;
+        self
+    }
+
+    /// Sets how `play` and music options check file ids.
     pub fn with_files(mut self, file_exists: FileExists) -> Self {
         self.file_exists = file_exists;
+        self
+    }
+
+    /// Sets how dialing checks SIP user names.
+    pub fn with_users(mut self, user_exists: NameExists) -> Self {
+        self.user_exists = user_exists;
+        self
+    }
+
+    /// Sets how dialing checks trunk names.
+    pub fn with_trunks(mut self, trunk_exists: NameExists) -> Self {
+        self.trunk_exists = trunk_exists;
         self
     }
 }
@@ -90,6 +124,7 @@ impl std::fmt::Debug for CallContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallContext")
             .field("call_id", &self.call_id)
+            .field("direction", &self.direction)
             .field("app_id", &self.app_id)
             .finish_non_exhaustive()
     }
@@ -99,10 +134,25 @@ impl std::fmt::Debug for CallContext {
 #[derive(Clone)]
 pub struct CompiledApp {
     component: Component,
-    pre: CallAppPre<HostState>,
+    pre: Pre,
+}
+
+/// The pre-instantiated component, by contract version.
+#[derive(Clone)]
+enum Pre {
+    V0_1(v0_1::CallAppPre<HostState>),
+    V0_2(v0_2::CallAppPre<HostState>),
 }
 
 impl CompiledApp {
+    /// The contract version the component was built against.
+    pub fn abi(&self) -> AbiVersion {
+        match self.pre {
+            Pre::V0_1(_) => AbiVersion::V0_1,
+            Pre::V0_2(_) => AbiVersion::V0_2,
+        }
+    }
+
     /// Serializes the compiled code for an on-disk cache; load it back with
     /// [`Runtime::load_serialized`] in a runtime of the same build and configuration.
     pub fn serialize(&self) -> Result<Vec<u8>, PluginError> {
@@ -114,7 +164,9 @@ impl CompiledApp {
 
 impl std::fmt::Debug for CompiledApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompiledApp").finish_non_exhaustive()
+        f.debug_struct("CompiledApp")
+            .field("abi", &self.abi())
+            .finish_non_exhaustive()
     }
 }
 
@@ -182,7 +234,9 @@ impl Runtime {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| PluginError::Setup(chain(&e)))?;
-        CallApp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        v0_2::CallApp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Setup(chain(&e)))?;
+        v0_1::CallApp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Setup(chain(&e)))?;
 
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)
@@ -214,8 +268,9 @@ impl Runtime {
         self.inner.counters.snapshot()
     }
 
-    /// Checks an upload: a component, that compiles, exporting `pbx:app/handlers@0.1.0` at the
-    /// right types and importing only what we grant. Blocking (it compiles).
+    /// Checks an upload: a component, that compiles, exporting `pbx:app/handlers@0.2.0` (or
+    /// `@0.1.0`) at the right types and importing only what we grant at that same version.
+    /// Blocking (it compiles).
     pub fn validate(&self, bytes: &[u8]) -> Result<(), ValidationError> {
         self.compile(bytes).map(|_| ())
     }
@@ -277,30 +332,47 @@ impl Runtime {
 
     fn prepare(&self, component: Component) -> Result<CompiledApp, ValidationError> {
         let engine = &self.inner.engine;
-        validate::check_exports(engine, &component)?;
-        validate::check_imports(engine, &component)?;
+        let abi = validate::check_exports(engine, &component)?;
+        validate::check_imports(engine, &component, abi)?;
         let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             ValidationError::ImportNotGranted(format!(
                 "the component's imports do not match what the host grants: {}",
                 chain(&e)
             ))
         })?;
-        let pre = CallAppPre::new(pre).map_err(|e| ValidationError::MissingExport(chain(&e)))?;
+        let missing = |e: wasmtime::Error| ValidationError::MissingExport(chain(&e));
+        let pre = match abi {
+            AbiVersion::V0_1 => Pre::V0_1(v0_1::CallAppPre::new(pre).map_err(missing)?),
+            AbiVersion::V0_2 => Pre::V0_2(v0_2::CallAppPre::new(pre).map_err(missing)?),
+        };
         Ok(CompiledApp { component, pre })
     }
 
-    /// Creates the instance serving one call: its own store, memory cap, CPU deadline and a
-    /// WASI context that grants nothing. Runs the component's start code under the deadline.
+    /// Creates the instance serving one session: its own store, memory cap, CPU deadline and
+    /// a WASI context that grants nothing. Runs the component's start code under the deadline.
     pub async fn instantiate(
         &self,
         app: &CompiledApp,
         ctx: CallContext,
     ) -> Result<AppInstance, PluginError> {
         let inner = &self.inner;
+        let first = Leg {
+            phase: match ctx.direction {
+                Direction::Inbound => LegPhase::Ringing,
+                Direction::Outbound => LegPhase::Dialing,
+            },
+            direction: ctx.direction,
+        };
+        let directory = Directory {
+            files: ctx.file_exists,
+            users: ctx.user_exists,
+            trunks: ctx.trunk_exists,
+        };
         let state = HostState::new(
             ctx.call_id,
+            first,
             ctx.app_id,
-            ctx.file_exists,
+            directory,
             inner.config.max_memory_bytes,
         );
         let mut store = Store::new(&inner.engine, state);
@@ -308,7 +380,14 @@ impl Runtime {
         store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().deadline.on_tick()));
         store.data_mut().deadline.reset(inner.deadline_ticks);
         store.set_epoch_deadline(1);
-        match app.pre.instantiate_async(&mut store).await {
+        let instantiated = match &app.pre {
+            Pre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Guest::V0_1),
+            Pre::V0_2(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(|app| Guest::V0_2(Box::new(app))),
+        };
+        match instantiated {
             Ok(bindings) => {
                 inner
                     .counters

@@ -1,50 +1,77 @@
-//! Plain Rust mirrors of the WIT types and the actions an app requests.
+//! Plain Rust mirrors of the WIT types, the events the host delivers and the actions an app
+//! requests.
 //!
 //! Invariants: these are the only event and action types the rest of pbx sees (no generated
 //! binding type leaves the crate); option structs hold normalised values (a loop count of 0
-//! becomes 1) because the host validated them before queuing the action.
+//! becomes 1, a connect timeout of 0 becomes 60 000 ms, ...) because the host validated them
+//! before queuing the action. Conversions from and to the `pbx:app@0.2.0` bindings live here;
+//! those of `0.1.0` live in `legacy.rs`.
 
-use crate::bindings::wit_types as wit;
+use crate::bindings::v0_2::types as wit;
 
 /// The host's identifier of one `say` or `play` request, echoed in its finished event.
 pub type MediaId = u64;
 
-/// Where a call is in its life, as far as the app's requests are concerned.
-///
-/// The call layer reports changes with [`AppInstance::set_phase`](crate::AppInstance::set_phase);
-/// the imports also move it optimistically (answer → `Answered`) so that a second answer in
-/// the same event is refused.
+/// The host's identifier of a timer set with `set-timer`.
+pub type TimerId = u64;
+
+/// Which contract a component was built against; decides which events it can receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Phase {
-    /// The call is offered and unanswered (180 Ringing sent).
+pub enum AbiVersion {
+    /// `pbx:app@0.1.0`: one call, six events, no dialing.
+    V0_1,
+    /// `pbx:app@0.2.0`: a session of legs, conferences, recordings and timers.
+    V0_2,
+}
+
+impl AbiVersion {
+    /// The WIT package version, `0.1.0` or `0.2.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbiVersion::V0_1 => "0.1.0",
+            AbiVersion::V0_2 => "0.2.0",
+        }
+    }
+}
+
+/// Where a leg of the session is in its life, as far as the app's requests are concerned.
+///
+/// The call layer reports changes with [`AppInstance::set_leg`](crate::AppInstance::set_leg);
+/// the imports also move it optimistically (answer → `Answered`, hangup → `Finished`) so that
+/// a second answer in the same event is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LegPhase {
+    /// An inbound leg, offered and unanswered (180 Ringing sent).
     Ringing,
-    /// Early media is flowing (183 sent), not yet answered.
+    /// An inbound leg with early media flowing (183 sent), not yet answered.
     EarlyMedia,
-    /// The call is answered (200 OK sent).
+    /// An outbound leg being dialled, not answered yet.
+    Dialing,
+    /// The leg is answered (200 OK sent or received).
     Answered,
-    /// The call ended or is ending (rejected, hung up, or finished).
+    /// The leg ended or is ending (rejected, hung up, cancelled or finished).
     Finished,
 }
 
-/// Which way a call was set up, seen from the pbx.
+/// Which way a leg was set up, seen from the pbx.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// A caller reached the pbx.
     Inbound,
-    /// The pbx placed the call.
+    /// The pbx placed the call (a `dial`, or `POST /v1/calls`).
     Outbound,
 }
 
-/// What the app is told about a new call.
+/// What the app is told about the call that starts a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallInfo {
-    /// This call's identifier.
+    /// This leg's identifier.
     pub id: String,
-    /// Which way the call was set up.
+    /// Which way the leg was set up.
     pub direction: Direction,
     /// The caller: the user part of the From URI, or the whole URI when it has none.
     pub from: String,
-    /// The called number: the user part of the Request-URI.
+    /// The called number or user (inbound), or the endpoint being dialled (outbound).
     pub to: String,
     /// The caller's display name, when the From header carries one.
     pub caller_name: Option<String>,
@@ -52,7 +79,7 @@ pub struct CallInfo {
     pub config: Vec<(String, String)>,
 }
 
-/// Who ended the call.
+/// Who ended a leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HangupBy {
     /// The pbx ended it: the app, the admin API, a limit or a failure on our side.
@@ -61,24 +88,24 @@ pub enum HangupBy {
     Remote,
 }
 
-/// Why the call ended.
+/// Why a leg ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HangupReason {
-    /// An ordinary hangup after the call was answered.
+    /// An ordinary hangup after the leg was answered.
     Normal,
-    /// A signalling or media failure.
+    /// A signalling or media failure, or a dialled endpoint that could not be reached.
     Failed,
-    /// The app (or the callee) rejected the call as busy (486, 600).
+    /// The callee or the app answered busy (486, 600).
     Busy,
-    /// The caller gave up before the call was answered (CANCEL).
+    /// The leg was cancelled before it was answered.
     Cancel,
     /// A timer of the pbx ran out.
     Timeout,
-    /// Nobody answered in time.
+    /// Nobody answered within the connect timeout.
     Noanswer,
     /// The app trapped, ran past its CPU deadline or exceeded its memory.
     AppError,
-    /// The app rejected the call with a status other than busy.
+    /// The call was declined (403, 404, 603, ...) by the app or the callee.
     Rejected,
     /// The pbx is shutting down or the admin API ended the call.
     Admin,
@@ -101,15 +128,17 @@ impl HangupReason {
     }
 }
 
-/// How a call ended, given to `on-call-finished`.
+/// How a leg ended, given to `on-call-finished`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CallEnded {
-    /// Who ended the call.
+    /// Who ended the leg.
     pub hangup_by: HangupBy,
     /// Why it ended.
     pub hangup_reason: HangupReason,
     /// The SIP status that ended it, where there was one.
     pub sip_status: Option<u16>,
+    /// True when the leg was answered before it ended (not seen by 0.1 apps).
+    pub answered: bool,
 }
 
 /// What a finished `say` or `play` reports.
@@ -132,7 +161,7 @@ pub enum CollectEnd {
     Terminator,
     /// The inter-digit timeout ran out.
     Timeout,
-    /// The call ended or the app started another collection.
+    /// The leg ended or the app started another collection.
     Cancelled,
 }
 
@@ -143,6 +172,17 @@ pub struct CollectedDigits {
     pub digits: String,
     /// Why the collection finished.
     pub end: CollectEnd,
+}
+
+/// A finished recording, given to `on-recording-ready`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordingInfo {
+    /// The id `start-recording` returned.
+    pub id: String,
+    /// How long it ran, in milliseconds.
+    pub duration_ms: u64,
+    /// How many WAV files it produced.
+    pub files: u32,
 }
 
 /// Validated options of a `say` request.
@@ -176,29 +216,296 @@ pub struct PlayOptions {
 pub struct CollectOptions {
     /// Finish once this many digits are collected (1 to 64).
     pub max_digits: u32,
-    /// Finish when this key is pressed; it is not included in the digits.
+    /// Finish when this key ('#' or '*') is pressed; it is not included in the digits.
     pub terminator: Option<char>,
-    /// Finish when no digit arrives for this long, in milliseconds.
+    /// Finish when no digit arrives for this long, in milliseconds (at least 1).
     pub timeout_ms: u32,
 }
 
-/// One thing the app asked the call to do, in the order it asked; the call layer carries
-/// them out after the event returns.
+/// Where a new leg goes (syntax checked; whether it exists is the call layer's business).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// A SIP URI starting with `sip:` or `sips:`, with a host.
+    SipUri(String),
+    /// A SIP user registered with the pbx, `[A-Za-z0-9._-]{1,64}`.
+    User(String),
+    /// A phone number through a trunk.
+    Phone {
+        /// Digits with an optional leading "+", `\+?[0-9*#]{1,32}`.
+        number: String,
+        /// The trunk's name; `None` tries every enabled trunk in priority order.
+        trunk: Option<String>,
+    },
+}
+
+/// Validated options of a new leg.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DialOptions {
+    /// The caller's user part in From; `None` uses the session's caller or the trunk's rule.
+    pub caller_id: Option<String>,
+    /// The display name in From; `None` sends none.
+    pub caller_name: Option<String>,
+    /// How long the leg may ring, in milliseconds (1 to 600 000; 0 was turned into 60 000).
+    pub connect_timeout_ms: u32,
+    /// Extra `X-` headers for the INVITE (name, value), at most 16, printable ASCII.
+    pub headers: Vec<(String, String)>,
+}
+
+/// How a stage of a group call rings its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RingStrategy {
+    /// Every member rings at once; the first to answer wins, the others are cancelled.
+    RingAll,
+    /// Members ring one after another, each for the stage's timeout.
+    Linear,
+}
+
+/// One validated stage of a group call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GroupStage {
+    /// The endpoints of this stage (1 to 32).
+    pub members: Vec<Endpoint>,
+    /// How they ring.
+    pub strategy: RingStrategy,
+    /// How long each ring lasts in milliseconds (0 was turned into 20 000).
+    pub timeout_ms: u32,
+}
+
+/// The role of a conference participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParticipantRole {
+    /// An ordinary participant.
+    Participant,
+    /// A moderator; see [`ConferenceOptions::end_when_moderator_leaves`].
+    Moderator,
+}
+
+/// Validated options of a new conference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConferenceOptions {
+    /// A name shown in the admin API.
+    pub name: Option<String>,
+    /// An uploaded file (known to exist) played to a lone participant; `None` is built-in music.
+    pub music_file: Option<String>,
+    /// Play music to a participant who is alone.
+    pub music_when_alone: bool,
+    /// End the conference when the last moderator leaves.
+    pub end_when_moderator_leaves: bool,
+    /// Most participants at once, 2 to 100 (0 was turned into 100).
+    pub max_participants: u32,
+}
+
+/// Options for joining a conference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JoinOptions {
+    /// Join muted: the others do not hear this participant.
+    pub muted: bool,
+    /// Join deafened: this participant hears nothing from the conference.
+    pub deafened: bool,
+    /// The participant's role.
+    pub role: ParticipantRole,
+}
+
+/// Which direction of a leg's audio `mute` acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MuteDirection {
+    /// What the leg says: nobody hears it.
+    Inbound,
+    /// What the leg hears: it hears silence.
+    Outbound,
+    /// Both.
+    Both,
+}
+
+/// What a recording captures.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RecordTarget {
+    /// One answered leg.
+    Call(String),
+    /// The bridge an answered leg is in.
+    Bridge(String),
+    /// A live conference of this session.
+    Conference(String),
+}
+
+/// Validated options of a recording.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordOptions {
+    /// One WAV file per participant instead of one mixed file.
+    pub per_participant: bool,
+    /// A stereo mixed file (never set together with `per_participant`).
+    pub stereo: bool,
+    /// Stop by itself after this many milliseconds (0 was turned into 3 600 000).
+    pub max_duration_ms: u32,
+    /// Free-form metadata (name, value), at most 16 pairs.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Something that happened in the session, delivered to the app with
+/// [`AppInstance::deliver`](crate::AppInstance::deliver).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// `on-call-received`: the call that starts the session.
+    CallReceived(CallInfo),
+    /// `on-call-ringing`: a dialled leg is ringing (180).
+    CallRinging {
+        /// The leg.
+        call: String,
+    },
+    /// `on-call-early-media`: a dialled leg sent early media (183 with SDP).
+    CallEarlyMedia {
+        /// The leg.
+        call: String,
+    },
+    /// `on-call-answered`: a dialled leg answered; the mirror moves it to `Answered`.
+    CallAnswered {
+        /// The leg.
+        call: String,
+    },
+    /// `on-dtmf`: a party pressed a key.
+    Dtmf {
+        /// The leg.
+        call: String,
+        /// "0"-"9", "*", "#", "A"-"D".
+        digit: String,
+    },
+    /// `on-say-finished`.
+    SayFinished {
+        /// The leg.
+        call: String,
+        /// Which request and how it ended.
+        finished: MediaFinished,
+    },
+    /// `on-play-finished` (also for `play-music`).
+    PlayFinished {
+        /// The leg.
+        call: String,
+        /// Which request and how it ended.
+        finished: MediaFinished,
+    },
+    /// `on-dtmf-collected`.
+    Collected {
+        /// The leg.
+        call: String,
+        /// The digits.
+        collected: CollectedDigits,
+    },
+    /// `on-call-finished`, the last event of a leg; the mirror moves it to `Finished` first.
+    CallFinished {
+        /// The leg.
+        call: String,
+        /// How it ended.
+        ended: CallEnded,
+    },
+    /// `on-participant-joining`.
+    ParticipantJoining {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+    },
+    /// `on-participant-joined`.
+    ParticipantJoined {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+    },
+    /// `on-participant-join-failed`.
+    ParticipantJoinFailed {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+        /// Why it could not join.
+        reason: String,
+    },
+    /// `on-participant-left`.
+    ParticipantLeft {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+    },
+    /// `on-conference-finished`; the mirror forgets the conference first.
+    ConferenceFinished {
+        /// The conference.
+        conference: String,
+    },
+    /// `on-conference-media-finished`.
+    ConferenceMediaFinished {
+        /// The conference.
+        conference: String,
+        /// Which request and how it ended.
+        finished: MediaFinished,
+    },
+    /// `on-recording-ready`; the mirror forgets the recording first.
+    RecordingReady(RecordingInfo),
+    /// `on-timer`; the mirror forgets the timer first.
+    Timer {
+        /// The id `set-timer` returned.
+        id: TimerId,
+        /// The tag given to `set-timer`.
+        tag: String,
+    },
+}
+
+impl Event {
+    /// The WIT export this event calls, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::CallReceived(_) => "on-call-received",
+            Event::CallRinging { .. } => "on-call-ringing",
+            Event::CallEarlyMedia { .. } => "on-call-early-media",
+            Event::CallAnswered { .. } => "on-call-answered",
+            Event::Dtmf { .. } => "on-dtmf",
+            Event::SayFinished { .. } => "on-say-finished",
+            Event::PlayFinished { .. } => "on-play-finished",
+            Event::Collected { .. } => "on-dtmf-collected",
+            Event::CallFinished { .. } => "on-call-finished",
+            Event::ParticipantJoining { .. } => "on-participant-joining",
+            Event::ParticipantJoined { .. } => "on-participant-joined",
+            Event::ParticipantJoinFailed { .. } => "on-participant-join-failed",
+            Event::ParticipantLeft { .. } => "on-participant-left",
+            Event::ConferenceFinished { .. } => "on-conference-finished",
+            Event::ConferenceMediaFinished { .. } => "on-conference-media-finished",
+            Event::RecordingReady(_) => "on-recording-ready",
+            Event::Timer { .. } => "on-timer",
+        }
+    }
+}
+
+/// One thing the app asked the session to do, in the order it asked; the call layer carries
+/// them out after the event returns. Every id named was checked against the session mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Answer the call (200 OK with our SDP).
-    Answer,
-    /// Start early media (183 with our SDP).
-    EarlyMedia,
-    /// Reject the unanswered call with this final status (400..=699).
+    /// Answer an inbound leg (200 OK with our SDP).
+    Answer {
+        /// The leg.
+        call: String,
+    },
+    /// Start early media on an inbound leg (183 with our SDP).
+    EarlyMedia {
+        /// The leg.
+        call: String,
+    },
+    /// Reject an unanswered inbound leg with this final status (400..=699).
     Reject {
+        /// The leg.
+        call: String,
         /// The SIP final status.
         status: u16,
     },
-    /// End the call (BYE when answered, 480 when not).
-    Hangup,
+    /// End a leg: BYE when answered, 480 when inbound unanswered, CANCEL when dialling.
+    /// Hanging up the session's first leg hangs up every other leg.
+    Hangup {
+        /// The leg.
+        call: String,
+    },
     /// Speak text; report the end as `on-say-finished` with `id`.
     Say {
+        /// The leg.
+        call: String,
         /// The id returned to the app.
         id: MediaId,
         /// The text to speak (1 to 4000 characters).
@@ -208,6 +515,8 @@ pub enum Action {
     },
     /// Play an uploaded file; report the end as `on-play-finished` with `id`.
     Play {
+        /// The leg.
+        call: String,
         /// The id returned to the app.
         id: MediaId,
         /// The file's id (known to exist when the request was made).
@@ -215,23 +524,272 @@ pub enum Action {
         /// How to play it.
         opts: PlayOptions,
     },
-    /// Stop the media playing and drop what is queued.
-    StopMedia,
+    /// Play music in a loop until `stop-media`; report the end as `on-play-finished`.
+    PlayMusic {
+        /// The leg.
+        call: String,
+        /// The id returned to the app.
+        id: MediaId,
+        /// An uploaded file (known to exist); `None` is the built-in music.
+        file_id: Option<String>,
+    },
+    /// Stop the media playing to a leg and drop what is queued.
+    StopMedia {
+        /// The leg.
+        call: String,
+    },
     /// Collect digits; report the result as `on-dtmf-collected`.
     CollectDtmf {
+        /// The leg.
+        call: String,
         /// How to collect.
         opts: CollectOptions,
     },
+    /// Send RFC 4733 digits to an answered leg.
+    SendDtmf {
+        /// The leg.
+        call: String,
+        /// 1 to 32 of "0"-"9", "*", "#", "A"-"D".
+        digits: String,
+        /// Per digit, 40 to 2000 ms (0 was turned into 100).
+        duration_ms: u32,
+    },
+    /// Place a new outbound leg; it is already in the mirror as `Dialing`.
+    Dial {
+        /// The new leg's id, returned to the app.
+        call: String,
+        /// Where it goes.
+        target: Endpoint,
+        /// How.
+        opts: DialOptions,
+    },
+    /// Ring a group stage by stage; `call` stands for whichever member answers.
+    DialGroup {
+        /// The new leg's id, returned to the app.
+        call: String,
+        /// The stages, run one after another.
+        stages: Vec<GroupStage>,
+        /// Options of every member's INVITE.
+        opts: DialOptions,
+    },
+    /// Bridge two answered legs.
+    Connect {
+        /// One leg.
+        a: String,
+        /// The other, distinct from `a`.
+        b: String,
+    },
+    /// Take a leg out of its bridge.
+    Disconnect {
+        /// The leg.
+        call: String,
+    },
+    /// Dial `target` for the unanswered inbound `call` and bridge them, answering `call`
+    /// only when `new_call` answers.
+    DialAndConnect {
+        /// The inbound leg.
+        call: String,
+        /// The new leg's id, returned to the app.
+        new_call: String,
+        /// Where it goes.
+        target: Endpoint,
+        /// How.
+        opts: DialOptions,
+    },
+    /// Put an answered leg on hold (re-INVITE sendonly, then music).
+    Hold {
+        /// The leg.
+        call: String,
+        /// An uploaded file (known to exist); `None` is the built-in music.
+        music_file: Option<String>,
+    },
+    /// Take a leg off hold.
+    Resume {
+        /// The leg.
+        call: String,
+    },
+    /// Mute a leg.
+    Mute {
+        /// The leg.
+        call: String,
+        /// Which way.
+        direction: MuteDirection,
+    },
+    /// Undo `Mute` for a direction.
+    Unmute {
+        /// The leg.
+        call: String,
+        /// Which way.
+        direction: MuteDirection,
+    },
+    /// Blind transfer: hang up `call`'s bridge peer and dial `target` for `call`.
+    Transfer {
+        /// The leg that stays.
+        call: String,
+        /// The new leg's id, returned to the app.
+        new_call: String,
+        /// Where it goes.
+        target: Endpoint,
+        /// How.
+        opts: DialOptions,
+    },
+    /// Attended transfer, first step: `call` consults `target` while its peer hears music.
+    Consult {
+        /// The agent's leg.
+        call: String,
+        /// The consult leg's id, returned to the app.
+        new_call: String,
+        /// Where it goes.
+        target: Endpoint,
+        /// How.
+        opts: DialOptions,
+    },
+    /// Attended transfer, last step: bridge the held party with the consult leg, hang up `call`.
+    CompleteTransfer {
+        /// The agent's leg.
+        call: String,
+    },
+    /// Abandon a consultation: hang up the consult leg, bridge `call` with its held party.
+    CancelTransfer {
+        /// The agent's leg.
+        call: String,
+    },
+    /// Create a conference; it is already in the mirror as live.
+    ConferenceCreate {
+        /// The new conference's id, returned to the app.
+        id: String,
+        /// Its options.
+        opts: ConferenceOptions,
+    },
+    /// Add an answered leg to a conference.
+    ConferenceJoin {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+        /// How it joins.
+        opts: JoinOptions,
+    },
+    /// Take a participant out; the leg stays up.
+    ConferenceLeave {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+    },
+    /// Take a participant out and hang up its leg.
+    ConferenceKick {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+    },
+    /// Stop the others hearing a participant.
+    ConferenceMute {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+    },
+    /// Let the others hear a participant again.
+    ConferenceUnmute {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+    },
+    /// Stop a participant hearing the conference.
+    ConferenceDeafen {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+    },
+    /// Let a participant hear the conference again.
+    ConferenceUndeafen {
+        /// The conference.
+        conference: String,
+        /// The leg.
+        call: String,
+    },
+    /// Speak into a conference; report the end as `on-conference-media-finished`.
+    ConferenceSay {
+        /// The conference.
+        conference: String,
+        /// The id returned to the app.
+        id: MediaId,
+        /// The text (1 to 4000 characters).
+        text: String,
+        /// How to speak it.
+        opts: SayOptions,
+    },
+    /// Play an uploaded file into a conference.
+    ConferencePlay {
+        /// The conference.
+        conference: String,
+        /// The id returned to the app.
+        id: MediaId,
+        /// The file (known to exist).
+        file_id: String,
+        /// How to play it.
+        opts: PlayOptions,
+    },
+    /// Stop what is playing into a conference.
+    ConferenceStopMedia {
+        /// The conference.
+        conference: String,
+    },
+    /// End a conference and hang up every participant; the mirror forgets it at once.
+    ConferenceHangup {
+        /// The conference.
+        conference: String,
+    },
+    /// Start a recording; it is already in the mirror as live.
+    RecordStart {
+        /// The new recording's id, returned to the app.
+        id: String,
+        /// What it captures.
+        target: RecordTarget,
+        /// How.
+        opts: RecordOptions,
+    },
+    /// Stop a recording; `on-recording-ready` follows. The mirror forgets it at once.
+    RecordStop {
+        /// The recording.
+        id: String,
+    },
+    /// Deliver `Event::Timer { id, tag }` after `ms` milliseconds.
+    SetTimer {
+        /// The id returned to the app.
+        id: TimerId,
+        /// 1 to 86 400 000.
+        ms: u32,
+        /// At most 256 bytes.
+        tag: String,
+    },
+    /// Cancel a live timer (only queued for a timer that was live).
+    CancelTimer {
+        /// The timer.
+        id: TimerId,
+    },
+}
+
+// ---- plain → 0.2 bindings (events) ----
+
+impl From<Direction> for wit::Direction {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Inbound => wit::Direction::Inbound,
+            Direction::Outbound => wit::Direction::Outbound,
+        }
+    }
 }
 
 impl From<&CallInfo> for wit::CallInfo {
     fn from(c: &CallInfo) -> Self {
         wit::CallInfo {
             id: c.id.clone(),
-            direction: match c.direction {
-                Direction::Inbound => wit::Direction::Inbound,
-                Direction::Outbound => wit::Direction::Outbound,
-            },
+            direction: c.direction.into(),
             from: c.from.clone(),
             to: c.to.clone(),
             caller_name: c.caller_name.clone(),
@@ -240,25 +798,38 @@ impl From<&CallInfo> for wit::CallInfo {
     }
 }
 
+impl From<HangupBy> for wit::HangupBy {
+    fn from(h: HangupBy) -> Self {
+        match h {
+            HangupBy::Local => wit::HangupBy::Local,
+            HangupBy::Remote => wit::HangupBy::Remote,
+        }
+    }
+}
+
+impl From<HangupReason> for wit::HangupReason {
+    fn from(r: HangupReason) -> Self {
+        match r {
+            HangupReason::Normal => wit::HangupReason::Normal,
+            HangupReason::Failed => wit::HangupReason::Failed,
+            HangupReason::Busy => wit::HangupReason::Busy,
+            HangupReason::Cancel => wit::HangupReason::Cancel,
+            HangupReason::Timeout => wit::HangupReason::Timeout,
+            HangupReason::Noanswer => wit::HangupReason::Noanswer,
+            HangupReason::AppError => wit::HangupReason::AppError,
+            HangupReason::Rejected => wit::HangupReason::Rejected,
+            HangupReason::Admin => wit::HangupReason::Admin,
+        }
+    }
+}
+
 impl From<CallEnded> for wit::CallEnded {
     fn from(e: CallEnded) -> Self {
         wit::CallEnded {
-            hangup_by: match e.hangup_by {
-                HangupBy::Local => wit::HangupBy::Local,
-                HangupBy::Remote => wit::HangupBy::Remote,
-            },
-            hangup_reason: match e.hangup_reason {
-                HangupReason::Normal => wit::HangupReason::Normal,
-                HangupReason::Failed => wit::HangupReason::Failed,
-                HangupReason::Busy => wit::HangupReason::Busy,
-                HangupReason::Cancel => wit::HangupReason::Cancel,
-                HangupReason::Timeout => wit::HangupReason::Timeout,
-                HangupReason::Noanswer => wit::HangupReason::Noanswer,
-                HangupReason::AppError => wit::HangupReason::AppError,
-                HangupReason::Rejected => wit::HangupReason::Rejected,
-                HangupReason::Admin => wit::HangupReason::Admin,
-            },
+            hangup_by: e.hangup_by.into(),
+            hangup_reason: e.hangup_reason.into(),
             sip_status: e.sip_status,
+            answered: e.answered,
         }
     }
 }
@@ -273,16 +844,81 @@ impl From<&MediaFinished> for wit::MediaFinished {
     }
 }
 
+impl From<CollectEnd> for wit::CollectEnd {
+    fn from(e: CollectEnd) -> Self {
+        match e {
+            CollectEnd::MaxDigits => wit::CollectEnd::MaxDigits,
+            CollectEnd::Terminator => wit::CollectEnd::Terminator,
+            CollectEnd::Timeout => wit::CollectEnd::Timeout,
+            CollectEnd::Cancelled => wit::CollectEnd::Cancelled,
+        }
+    }
+}
+
 impl From<&CollectedDigits> for wit::CollectedDigits {
     fn from(c: &CollectedDigits) -> Self {
         wit::CollectedDigits {
             digits: c.digits.clone(),
-            end: match c.end {
-                CollectEnd::MaxDigits => wit::CollectEnd::MaxDigits,
-                CollectEnd::Terminator => wit::CollectEnd::Terminator,
-                CollectEnd::Timeout => wit::CollectEnd::Timeout,
-                CollectEnd::Cancelled => wit::CollectEnd::Cancelled,
-            },
+            end: c.end.into(),
+        }
+    }
+}
+
+impl From<&RecordingInfo> for wit::RecordingInfo {
+    fn from(r: &RecordingInfo) -> Self {
+        wit::RecordingInfo {
+            id: r.id.clone(),
+            duration_ms: r.duration_ms,
+            files: r.files,
+        }
+    }
+}
+
+// ---- 0.2 bindings → plain (import arguments with no checks of their own) ----
+
+impl From<wit::Direction> for Direction {
+    fn from(d: wit::Direction) -> Self {
+        match d {
+            wit::Direction::Inbound => Direction::Inbound,
+            wit::Direction::Outbound => Direction::Outbound,
+        }
+    }
+}
+
+impl From<wit::RingStrategy> for RingStrategy {
+    fn from(s: wit::RingStrategy) -> Self {
+        match s {
+            wit::RingStrategy::RingAll => RingStrategy::RingAll,
+            wit::RingStrategy::Linear => RingStrategy::Linear,
+        }
+    }
+}
+
+impl From<wit::ParticipantRole> for ParticipantRole {
+    fn from(r: wit::ParticipantRole) -> Self {
+        match r {
+            wit::ParticipantRole::Participant => ParticipantRole::Participant,
+            wit::ParticipantRole::Moderator => ParticipantRole::Moderator,
+        }
+    }
+}
+
+impl From<wit::JoinOptions> for JoinOptions {
+    fn from(o: wit::JoinOptions) -> Self {
+        JoinOptions {
+            muted: o.muted,
+            deafened: o.deafened,
+            role: o.role.into(),
+        }
+    }
+}
+
+impl From<wit::MuteDirection> for MuteDirection {
+    fn from(d: wit::MuteDirection) -> Self {
+        match d {
+            wit::MuteDirection::Inbound => MuteDirection::Inbound,
+            wit::MuteDirection::Outbound => MuteDirection::Outbound,
+            wit::MuteDirection::Both => MuteDirection::Both,
         }
     }
 }

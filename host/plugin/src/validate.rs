@@ -1,48 +1,99 @@
 //! Upload validation: is it a component, does it compile, does it export the `handlers`
-//! interface with the right function types, and does it import only what we grant.
+//! interface of `pbx:app@0.2.0` (or `@0.1.0`) with the right function types, and does it
+//! import only what we grant to that version.
 //!
 //! Invariants: every refusal is a [`ValidationError`] with a stable code and a message that
 //! names the offending export or import; nothing here instantiates or runs the component.
 
 use wasmtime::Engine;
-use wasmtime::component::types::{ComponentFunc, ComponentItem};
+use wasmtime::component::types::{ComponentFunc, ComponentInstance, ComponentItem};
 use wasmtime::component::{Component, Type};
 
-/// The interface a call app must export.
-pub(crate) const HANDLERS: &str = "pbx:app/handlers@0.1.0";
+use crate::types::AbiVersion;
 
-/// `handlers` functions with their expected type, rendered the way [`render_func`] does.
-const EXPECTED_FUNCS: [(&str, &str); 6] = [
-    (
-        "on-call-received",
-        "func(record{id: string, direction: enum{inbound, outbound}, from: string, to: string, \
-         caller-name: option<string>, config: list<tuple<string, string>>})",
-    ),
-    ("on-dtmf", "func(string, string)"),
-    (
-        "on-say-finished",
-        "func(string, record{id: u64, played-completely: bool, digit: option<string>})",
-    ),
-    (
-        "on-play-finished",
-        "func(string, record{id: u64, played-completely: bool, digit: option<string>})",
-    ),
-    (
-        "on-dtmf-collected",
-        "func(string, record{digits: string, end: enum{max-digits, terminator, timeout, cancelled}})",
-    ),
-    (
-        "on-call-finished",
-        "func(string, record{hangup-by: enum{local, remote}, hangup-reason: enum{normal, failed, \
-         busy, cancel, timeout, noanswer, app-error, rejected, admin}, sip-status: option<u16>})",
-    ),
-];
+/// The interface a 0.2 call app must export.
+pub(crate) const HANDLERS_V0_2: &str = "pbx:app/handlers@0.2.0";
+/// The interface a 0.1 call app must export.
+pub(crate) const HANDLERS_V0_1: &str = "pbx:app/handlers@0.1.0";
 
-/// Imports granted by name. Our own interfaces at exactly 0.1.0.
-const GRANTED_PBX: [&str; 3] = [
+const CALL_INFO: &str = "record{id: string, direction: enum{inbound, outbound}, from: string, \
+     to: string, caller-name: option<string>, config: list<tuple<string, string>>}";
+const MEDIA_FINISHED: &str = "record{id: u64, played-completely: bool, digit: option<string>}";
+const COLLECTED: &str =
+    "record{digits: string, end: enum{max-digits, terminator, timeout, cancelled}}";
+const HANGUP: &str = "hangup-by: enum{local, remote}, hangup-reason: enum{normal, failed, \
+     busy, cancel, timeout, noanswer, app-error, rejected, admin}, sip-status: option<u16>";
+
+/// `handlers@0.1.0` functions with their expected type, rendered the way [`render_func`] does.
+fn expected_v0_1() -> Vec<(&'static str, String)> {
+    vec![
+        ("on-call-received", format!("func({CALL_INFO})")),
+        ("on-dtmf", "func(string, string)".into()),
+        ("on-say-finished", format!("func(string, {MEDIA_FINISHED})")),
+        (
+            "on-play-finished",
+            format!("func(string, {MEDIA_FINISHED})"),
+        ),
+        ("on-dtmf-collected", format!("func(string, {COLLECTED})")),
+        (
+            "on-call-finished",
+            format!("func(string, record{{{HANGUP}}})"),
+        ),
+    ]
+}
+
+/// `handlers@0.2.0` functions with their expected type, rendered the way [`render_func`] does.
+fn expected_v0_2() -> Vec<(&'static str, String)> {
+    let s = |t: &str| t.to_string();
+    vec![
+        ("on-call-received", format!("func({CALL_INFO})")),
+        ("on-call-ringing", s("func(string)")),
+        ("on-call-early-media", s("func(string)")),
+        ("on-call-answered", s("func(string)")),
+        ("on-dtmf", s("func(string, string)")),
+        ("on-say-finished", format!("func(string, {MEDIA_FINISHED})")),
+        (
+            "on-play-finished",
+            format!("func(string, {MEDIA_FINISHED})"),
+        ),
+        ("on-dtmf-collected", format!("func(string, {COLLECTED})")),
+        (
+            "on-call-finished",
+            format!("func(string, record{{{HANGUP}, answered: bool}})"),
+        ),
+        ("on-participant-joining", s("func(string, string)")),
+        ("on-participant-joined", s("func(string, string)")),
+        (
+            "on-participant-join-failed",
+            s("func(string, string, string)"),
+        ),
+        ("on-participant-left", s("func(string, string)")),
+        ("on-conference-finished", s("func(string)")),
+        (
+            "on-conference-media-finished",
+            format!("func(string, {MEDIA_FINISHED})"),
+        ),
+        (
+            "on-recording-ready",
+            s("func(record{id: string, duration-ms: u64, files: u32})"),
+        ),
+        ("on-timer", s("func(u64, string)")),
+    ]
+}
+
+/// Our own interfaces a component of each version may import.
+const GRANTED_PBX_V0_1: [&str; 3] = [
     "pbx:app/types@0.1.0",
     "pbx:app/call-control@0.1.0",
     "pbx:app/log@0.1.0",
+];
+const GRANTED_PBX_V0_2: [&str; 6] = [
+    "pbx:app/types@0.2.0",
+    "pbx:app/call-control@0.2.0",
+    "pbx:app/conference@0.2.0",
+    "pbx:app/recording@0.2.0",
+    "pbx:app/timers@0.2.0",
+    "pbx:app/log@0.2.0",
 ];
 
 /// WASI 0.2 packages that Rust std on `wasm32-wasip2` imports. Granting the interfaces is
@@ -64,7 +115,7 @@ pub enum ValidationError {
     /// The component is malformed or wasmtime could not compile it.
     #[error("{0}")]
     CompileFailed(String),
-    /// The `pbx:app/handlers@0.1.0` export, or one of its functions, is missing.
+    /// The `pbx:app/handlers@0.2.0` (or `@0.1.0`) export, or one of its functions, is missing.
     #[error("{0}")]
     MissingExport(String),
     /// The component targets another world (other exports, or handlers of the wrong type).
@@ -122,65 +173,98 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<(), ValidationError> {
     }
 }
 
-/// Checks that the component exports `pbx:app/handlers@0.1.0` with all six functions at the
-/// types of `wit/app.wit`.
-pub(crate) fn check_exports(engine: &Engine, component: &Component) -> Result<(), ValidationError> {
+/// Checks that the component exports `pbx:app/handlers@0.2.0` with all its functions at
+/// the types of `wit/app.wit`, or else `pbx:app/handlers@0.1.0` with the six of
+/// `wit/legacy/0.1.0/app.wit`, and says which.
+pub(crate) fn check_exports(
+    engine: &Engine,
+    component: &Component,
+) -> Result<AbiVersion, ValidationError> {
     let ty = component.component_type();
-    let Some(handlers) = ty.get_export(engine, HANDLERS) else {
+    let (abi, handlers, item) = if let Some(item) = ty.get_export(engine, HANDLERS_V0_2) {
+        (AbiVersion::V0_2, HANDLERS_V0_2, item)
+    } else if let Some(item) = ty.get_export(engine, HANDLERS_V0_1) {
+        (AbiVersion::V0_1, HANDLERS_V0_1, item)
+    } else {
         let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
         if exports.is_empty() {
             return Err(ValidationError::MissingExport(format!(
-                "the component exports nothing; a call app must export `{HANDLERS}`"
+                "the component exports nothing; a call app must export `{HANDLERS_V0_2}` \
+                 (or `{HANDLERS_V0_1}` for apps built against pbx:app@0.1.0)"
             )));
         }
         return Err(ValidationError::WrongWorld(format!(
-            "the component exports {} but not `{HANDLERS}`; it was built for another world \
-             (a call app targets `pbx:app/call-app@0.1.0`)",
-            quote_list(&exports)
+            "the component exports {} but not `{HANDLERS_V0_2}`; it was built for another \
+             world (a call app targets `pbx:app/call-app@0.2.0`, or the older \
+             `pbx:app/call-app@0.1.0`)",
+            quote_list(&exports, 8)
         )));
     };
-    let ComponentItem::ComponentInstance(instance) = handlers.ty else {
+    let ComponentItem::ComponentInstance(instance) = item.ty else {
         return Err(ValidationError::WrongWorld(format!(
-            "`{HANDLERS}` is exported but is not an interface instance"
+            "`{handlers}` is exported but is not an interface instance"
         )));
     };
+    let expected = match abi {
+        AbiVersion::V0_1 => expected_v0_1(),
+        AbiVersion::V0_2 => expected_v0_2(),
+    };
+    check_funcs(engine, &instance, handlers, abi, &expected)?;
+    Ok(abi)
+}
+
+fn check_funcs(
+    engine: &Engine,
+    instance: &ComponentInstance,
+    handlers: &str,
+    abi: AbiVersion,
+    expected: &[(&'static str, String)],
+) -> Result<(), ValidationError> {
     let mut missing = Vec::new();
-    for (name, expected) in EXPECTED_FUNCS {
+    for (name, expected) in expected {
         match instance.get_export(engine, name).map(|e| e.ty) {
-            None => missing.push(name),
+            None => missing.push(*name),
             Some(ComponentItem::ComponentFunc(func)) => {
                 let found = render_func(&func);
-                if found != expected {
+                if &found != expected {
                     return Err(ValidationError::WrongWorld(format!(
-                        "export `{HANDLERS}#{name}` has type {found} but pbx:app@0.1.0 expects \
-                         {expected}"
+                        "export `{handlers}#{name}` has type {found} but pbx:app@{} expects \
+                         {expected}",
+                        abi.as_str()
                     )));
                 }
             }
             Some(_) => {
                 return Err(ValidationError::WrongWorld(format!(
-                    "export `{HANDLERS}#{name}` is not a function"
+                    "export `{handlers}#{name}` is not a function"
                 )));
             }
         }
     }
     if !missing.is_empty() {
         return Err(ValidationError::MissingExport(format!(
-            "`{HANDLERS}` lacks {}",
-            quote_list(&missing)
+            "`{handlers}` lacks {}",
+            quote_list(&missing, expected.len())
         )));
     }
     Ok(())
 }
 
-/// Checks that every import is one we grant, by name; the linker checks their types after.
-pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<(), ValidationError> {
+/// Checks that every import is one we grant to a component of `abi`, by name; the linker
+/// checks their types after.
+pub(crate) fn check_imports(
+    engine: &Engine,
+    component: &Component,
+    abi: AbiVersion,
+) -> Result<(), ValidationError> {
     let ty = component.component_type();
     for (name, item) in ty.imports(engine) {
-        if !is_granted(name) {
+        if !is_granted(name, abi) {
             return Err(ValidationError::ImportNotGranted(format!(
-                "import `{name}` is not granted; call apps may import `pbx:app` 0.1.0 and the \
-                 WASI 0.2 cli, io, clocks, random and filesystem interfaces"
+                "import `{name}` is not granted; call apps of pbx:app@{v} may import `pbx:app` \
+                 {v} interfaces and the WASI 0.2 cli, io, clocks, random and filesystem \
+                 interfaces",
+                v = abi.as_str()
             )));
         }
         if !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
@@ -192,8 +276,12 @@ pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<()
     Ok(())
 }
 
-fn is_granted(name: &str) -> bool {
-    if GRANTED_PBX.contains(&name) {
+fn is_granted(name: &str, abi: AbiVersion) -> bool {
+    let pbx: &[&str] = match abi {
+        AbiVersion::V0_1 => &GRANTED_PBX_V0_1,
+        AbiVersion::V0_2 => &GRANTED_PBX_V0_2,
+    };
+    if pbx.contains(&name) {
         return true;
     }
     GRANTED_WASI_PACKAGES.iter().any(|prefix| {
@@ -203,12 +291,12 @@ fn is_granted(name: &str) -> bool {
     })
 }
 
-fn quote_list(names: &[&str]) -> String {
-    let mut names: Vec<String> = names.iter().take(8).map(|n| format!("`{n}`")).collect();
-    if names.len() == 8 {
-        names.push("...".into());
+fn quote_list(names: &[&str], max: usize) -> String {
+    let mut quoted: Vec<String> = names.iter().take(max).map(|n| format!("`{n}`")).collect();
+    if names.len() > max {
+        quoted.push("...".into());
     }
-    names.join(", ")
+    quoted.join(", ")
 }
 
 /// Renders a function type without parameter names, e.g. `func(string, u64) -> bool`.
@@ -300,13 +388,41 @@ mod tests {
 
     #[test]
     fn granted_imports() {
-        assert!(is_granted("pbx:app/call-control@0.1.0"));
-        assert!(is_granted("wasi:cli/environment@0.2.6"));
-        assert!(is_granted("wasi:io/streams@0.2.0"));
-        assert!(!is_granted("wasi:sockets/tcp@0.2.0"));
-        assert!(!is_granted("wasi:http/outgoing-handler@0.2.0"));
-        assert!(!is_granted("wasi:cli/environment@0.3.0"));
-        assert!(!is_granted("pbx:app/call-control@0.2.0"));
-        assert!(!is_granted("foo:bar/baz"));
+        use AbiVersion::{V0_1, V0_2};
+        assert!(is_granted("pbx:app/call-control@0.1.0", V0_1));
+        assert!(!is_granted("pbx:app/call-control@0.1.0", V0_2));
+        assert!(is_granted("pbx:app/call-control@0.2.0", V0_2));
+        assert!(!is_granted("pbx:app/call-control@0.2.0", V0_1));
+        for iface in ["types", "conference", "recording", "timers", "log"] {
+            assert!(
+                is_granted(&format!("pbx:app/{iface}@0.2.0"), V0_2),
+                "{iface}"
+            );
+        }
+        assert!(!is_granted("pbx:app/conference@0.1.0", V0_1));
+        assert!(!is_granted("pbx:app/timers@0.2.1", V0_2));
+        for abi in [V0_1, V0_2] {
+            assert!(is_granted("wasi:cli/environment@0.2.6", abi));
+            assert!(is_granted("wasi:io/streams@0.2.0", abi));
+            assert!(!is_granted("wasi:sockets/tcp@0.2.0", abi));
+            assert!(!is_granted("wasi:http/outgoing-handler@0.2.0", abi));
+            assert!(!is_granted("wasi:cli/environment@0.3.0", abi));
+            assert!(!is_granted("foo:bar/baz", abi));
+        }
+    }
+
+    #[test]
+    fn expected_handler_sets() {
+        assert_eq!(expected_v0_1().len(), 6);
+        let v2 = expected_v0_2();
+        assert_eq!(v2.len(), 17);
+        let names: std::collections::HashSet<_> = v2.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), 17);
+    }
+
+    #[test]
+    fn quote_list_marks_truncation_only_when_truncated() {
+        assert_eq!(quote_list(&["a", "b"], 2), "`a`, `b`");
+        assert_eq!(quote_list(&["a", "b", "c"], 2), "`a`, `b`, ...");
     }
 }

@@ -5,12 +5,13 @@ mod common;
 
 use common::{CALL, call_info, instance, runtime};
 use pbx_plugin::{
-    Action, CallEnded, CollectEnd, CollectOptions, CollectedDigits, HangupBy, HangupReason,
-    MediaFinished, Phase, SayOptions,
+    AbiVersion, Action, CallEnded, CollectEnd, CollectOptions, CollectedDigits, Direction,
+    HangupBy, HangupReason, LegPhase, MediaFinished, SayOptions,
 };
 
 fn say(id: u64, text: &str) -> Action {
     Action::Say {
+        call: CALL.into(),
         id,
         text: text.into(),
         opts: SayOptions {
@@ -24,6 +25,7 @@ fn say(id: u64, text: &str) -> Action {
 
 fn menu(id: u64) -> Action {
     Action::Say {
+        call: CALL.into(),
         id,
         text: "Press 1 for sales, 2 for support.".into(),
         opts: SayOptions {
@@ -37,6 +39,7 @@ fn menu(id: u64) -> Action {
 
 fn collect_one() -> Action {
     Action::CollectDtmf {
+        call: CALL.into(),
         opts: CollectOptions {
             max_digits: 1,
             terminator: None,
@@ -64,20 +67,30 @@ const NORMAL_REMOTE: CallEnded = CallEnded {
     hangup_by: HangupBy::Remote,
     hangup_reason: HangupReason::Normal,
     sip_status: None,
+    answered: true,
 };
+
+fn answer() -> Action {
+    Action::Answer { call: CALL.into() }
+}
+
+fn hangup() -> Action {
+    Action::Hangup { call: CALL.into() }
+}
 
 #[tokio::test]
 async fn hello_greets_echoes_digits_and_says_goodbye() {
     let rt = runtime();
     let mut app = instance(&rt, "hello").await;
-    assert_eq!(app.phase(), Phase::Ringing);
+    assert_eq!(app.abi(), AbiVersion::V0_2);
+    assert_eq!(app.phase(), LegPhase::Ringing);
 
     let actions = app.on_call_received(&call_info()).await.unwrap();
     assert_eq!(
         actions,
-        vec![Action::Answer, say(1, "Hello from pbx. Press any key.")]
+        vec![answer(), say(1, "Hello from pbx. Press any key.")]
     );
-    assert_eq!(app.phase(), Phase::Answered);
+    assert_eq!(app.phase(), LegPhase::Answered);
 
     assert_eq!(
         app.on_dtmf(CALL, "5").await.unwrap(),
@@ -103,9 +116,9 @@ async fn hello_greets_echoes_digits_and_says_goodbye() {
     assert!(app.on_dtmf(CALL, "7").await.unwrap().is_empty());
     assert_eq!(
         app.on_say_finished(CALL, &finished(4, None)).await.unwrap(),
-        vec![Action::Hangup]
+        vec![hangup()]
     );
-    assert_eq!(app.phase(), Phase::Finished);
+    assert_eq!(app.phase(), LegPhase::Finished);
     assert!(
         app.on_call_finished(CALL, &NORMAL_REMOTE)
             .await
@@ -131,7 +144,7 @@ async fn ivr_branches_to_sales_when_a_key_stops_the_menu() {
     let mut app = instance(&rt, "ivr").await;
     assert_eq!(
         app.on_call_received(&call_info()).await.unwrap(),
-        vec![Action::Answer, menu(1)]
+        vec![answer(), menu(1)]
     );
     // The key also arrives as on-dtmf; the ivr waits for the finished event.
     assert!(app.on_dtmf(CALL, "1").await.unwrap().is_empty());
@@ -143,7 +156,7 @@ async fn ivr_branches_to_sales_when_a_key_stops_the_menu() {
     );
     assert_eq!(
         app.on_say_finished(CALL, &finished(2, None)).await.unwrap(),
-        vec![Action::Hangup]
+        vec![hangup()]
     );
 }
 
@@ -164,7 +177,7 @@ async fn ivr_collects_a_digit_after_the_menu_and_branches_to_support() {
     );
     assert_eq!(
         app.on_say_finished(CALL, &finished(2, None)).await.unwrap(),
-        vec![Action::Hangup]
+        vec![hangup()]
     );
 }
 
@@ -212,7 +225,7 @@ async fn ivr_repeats_the_menu_twice_then_says_goodbye() {
     );
     assert_eq!(
         app.on_say_finished(CALL, &finished(4, None)).await.unwrap(),
-        vec![Action::Hangup]
+        vec![hangup()]
     );
 }
 
@@ -231,10 +244,10 @@ async fn refused_imports_return_errors_the_app_sees() {
     };
 
     let actions = app.on_call_received(&call_info()).await.unwrap();
-    assert_eq!(actions[0], Action::Answer);
+    assert_eq!(actions[0], answer());
     assert_eq!(
         said(actions),
-        vec!["answer again: invalid state: the call is already answered"]
+        vec!["answer again: invalid state: cannot answer: leg `call-1` is already answered"]
     );
 
     let cases = [
@@ -263,6 +276,6 @@ async fn set_phase_governs_what_the_app_may_do() {
     let rt = runtime();
     let mut app = instance(&rt, "hello").await;
     // The caller hung up before the app ran: its answer and say are refused, not queued.
-    app.set_phase(Phase::Finished);
+    app.set_leg(CALL, LegPhase::Finished, Direction::Inbound);
     assert!(app.on_call_received(&call_info()).await.unwrap().is_empty());
 }

@@ -16,7 +16,7 @@ const BOUND: Duration = Duration::from_secs(5);
 async fn hello_still_works(rt: &Runtime) {
     let mut hello = instance(rt, "hello").await;
     let actions = hello.on_call_received(&call_info()).await.unwrap();
-    assert_eq!(actions.first(), Some(&Action::Answer));
+    assert_eq!(actions.first(), Some(&Action::Answer { call: CALL.into() }));
 }
 
 #[tokio::test]

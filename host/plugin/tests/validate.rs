@@ -5,7 +5,7 @@
 mod common;
 
 use common::{component, runtime};
-use pbx_plugin::{PluginError, ValidationError};
+use pbx_plugin::{AbiVersion, PluginError, ValidationError};
 
 fn code(r: Result<(), ValidationError>) -> (&'static str, String) {
     let e = r.expect_err("should be refused");
@@ -15,9 +15,29 @@ fn code(r: Result<(), ValidationError>) -> (&'static str, String) {
 #[test]
 fn accepts_the_example_apps_and_fixtures_that_are_apps() {
     let rt = runtime();
-    for name in ["hello", "ivr", "trap", "spin", "hog", "probe"] {
-        if let Err(e) = rt.validate(&component(name)) {
-            panic!("{name}: {} {}", e.code(), e.message());
+    for name in [
+        "hello",
+        "ivr",
+        "trap",
+        "spin",
+        "hog",
+        "probe",
+        "ringer",
+        "conference_callback",
+        "follow_me",
+        "attended_transfer",
+        "legacy_hello",
+    ] {
+        match rt.compile(&component(name)) {
+            Ok(app) => {
+                let expected = if name == "legacy_hello" {
+                    AbiVersion::V0_1
+                } else {
+                    AbiVersion::V0_2
+                };
+                assert_eq!(app.abi(), expected, "{name}");
+            }
+            Err(e) => panic!("{name}: {} {}", e.code(), e.message()),
         }
     }
 }
@@ -42,6 +62,7 @@ fn refuses_an_empty_component_as_missing_the_export() {
     let rt = runtime();
     let (c, m) = code(rt.validate(b"\0asm\x0d\0\x01\0"));
     assert_eq!(c, "missing_export");
+    assert!(m.contains("pbx:app/handlers@0.2.0"), "{m}");
     assert!(m.contains("pbx:app/handlers@0.1.0"), "{m}");
 }
 

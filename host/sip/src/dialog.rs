@@ -1,5 +1,6 @@
-//! UAS dialog state (RFC 3261 §12): identifiers, sequence numbers, remote target and route
-//! set; building in-dialog requests; and the UAS core's 2xx retransmission (§13.3.1.4).
+//! INVITE dialog state for either role (RFC 3261 §12): identifiers, sequence numbers, remote
+//! target and route set; building in-dialog requests and the ACK for a 2xx (§13.2.2.4); and the
+//! UAS core's 2xx retransmission (§13.3.1.4).
 //!
 //! Invariants: the local CSeq only grows; a remote CSeq lower than the last one is refused;
 //! the 2xx is retransmitted from T1 doubling to T2 until an ACK with its CSeq arrives or
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::header::{HeaderError, Method, NameAddr, Uri, Via};
-use crate::message::Request;
+use crate::message::{Headers, Request, Response};
 use crate::transaction::Timers;
 use crate::transport::Peer;
 
@@ -66,7 +67,7 @@ struct Pending2xx {
     give_up: Instant,
 }
 
-/// The UAS side of an INVITE dialog.
+/// One INVITE dialog, created by the UAS on answering or by the UAC on a 2xx.
 #[derive(Debug)]
 pub struct Dialog {
     id: DialogId,
@@ -128,6 +129,56 @@ impl Dialog {
         })
     }
 
+    /// RFC 3261 §12.1.2: the UAC dialog a 2xx (or a tagged 1xx) to our INVITE creates. The
+    /// remote target is the response's Contact (the Request-URI when it has none); the route set
+    /// is its Record-Route list reversed; the local CSeq continues from the INVITE's. `peer` is
+    /// where in-dialog requests go: where the INVITE went (symmetric signalling, as for the UAS).
+    pub fn new_uac(
+        invite: &Request,
+        resp: &Response,
+        peer: Peer,
+        timers: Timers,
+    ) -> Result<Dialog, HeaderError> {
+        let call_id = invite
+            .headers
+            .call_id()
+            .ok_or(HeaderError("missing Call-ID"))?
+            .to_owned();
+        let from = invite.headers.from()?;
+        let to = resp.headers.to()?;
+        let remote_target = match resp.headers.contact()? {
+            Some(c) => c.uri,
+            None => invite.uri.clone(),
+        };
+        let mut route_set = resp.headers.record_route()?;
+        route_set.reverse();
+        Ok(Dialog {
+            id: DialogId {
+                call_id,
+                local_tag: from.tag().unwrap_or("").to_owned(),
+                remote_tag: to.tag().unwrap_or("").to_owned(),
+            },
+            state: DialogState::Early,
+            local_seq: invite.headers.cseq()?.seq,
+            remote_seq: 0,
+            local_uri: invite
+                .headers
+                .get("From")
+                .ok_or(HeaderError("missing From"))?
+                .to_owned(),
+            remote_uri: resp
+                .headers
+                .get("To")
+                .ok_or(HeaderError("missing To"))?
+                .to_owned(),
+            remote_target,
+            route_set,
+            peer,
+            timers,
+            pending: None,
+        })
+    }
+
     /// The dialog's identifier.
     pub fn id(&self) -> &DialogId {
         &self.id
@@ -168,15 +219,36 @@ impl Dialog {
 
     /// RFC 3261 §12.2.2: a target refresh request (re-INVITE, UPDATE) may replace the remote target.
     pub fn refresh_target(&mut self, req: &Request) {
-        if let Ok(Some(contact)) = req.headers.contact() {
+        self.refresh_target_from(&req.headers);
+    }
+
+    /// RFC 3261 §12.2.1.2: a 2xx to our target refresh (re-INVITE) may replace the remote target.
+    pub fn refresh_target_from(&mut self, headers: &Headers) {
+        if let Ok(Some(contact)) = headers.contact() {
             self.remote_target = contact.uri;
         }
+    }
+
+    /// The last CSeq number we used.
+    pub fn local_seq(&self) -> u32 {
+        self.local_seq
     }
 
     /// RFC 3261 §12.2.1.1: a request inside the dialog with the next local CSeq, our From, the
     /// peer's To, and Route/Request-URI from the route set (loose or strict routing).
     pub fn build_request(&mut self, method: Method, via: &Via) -> Request {
-        self.local_seq += 1;
+        self.local_seq = self.local_seq.wrapping_add(1);
+        self.build_with_seq(method, via, self.local_seq)
+    }
+
+    /// RFC 3261 §13.2.2.4: the ACK for a 2xx to the INVITE with CSeq `seq`: built like any
+    /// in-dialog request but with the INVITE's sequence number (the local CSeq does not move).
+    /// The caller copies the INVITE's credentials.
+    pub fn build_ack(&self, seq: u32, via: &Via) -> Request {
+        self.build_with_seq(Method::Ack, via, seq)
+    }
+
+    fn build_with_seq(&self, method: Method, via: &Via, seq: u32) -> Request {
         let (uri, routes): (Uri, Vec<String>) = match self.route_set.first() {
             None => (self.remote_target.clone(), Vec::new()),
             Some(first) if first.uri.param("lr").is_some() => (
@@ -199,8 +271,7 @@ impl Dialog {
         req.headers.push("From", self.local_uri.as_str());
         req.headers.push("To", self.remote_uri.as_str());
         req.headers.push("Call-ID", self.id.call_id.as_str());
-        req.headers
-            .push("CSeq", format!("{} {}", self.local_seq, method));
+        req.headers.push("CSeq", format!("{seq} {method}"));
         for r in routes {
             req.headers.push("Route", r);
         }
@@ -356,6 +427,34 @@ mod tests {
             r.headers.set("Contact", c);
             r
         }
+    }
+
+    #[test]
+    fn uac_dialog_from_2xx() {
+        let inv = invite("");
+        let text = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a:5060;branch=z9hG4bKx\r\n\
+            From: \"A\" <sip:a@a>;tag=ft\r\nTo: <sip:1000@pbx>;tag=tt\r\nCall-ID: cid\r\n\
+            CSeq: 7 INVITE\r\nContact: <sip:b@198.51.100.9:5080>\r\n\
+            Record-Route: <sip:p1.example;lr>, <sip:p2.example;lr>\r\nl: 0\r\n\r\n";
+        let SipMessage::Response(ok) = parse(text.as_bytes()).unwrap() else {
+            panic!()
+        };
+        let mut d = Dialog::new_uac(&inv, &ok, peer(), Timers::default()).unwrap();
+        assert_eq!(d.id().local_tag, "ft");
+        assert_eq!(d.id().remote_tag, "tt");
+        let ack = d.build_ack(7, &via());
+        assert_eq!(ack.headers.get("CSeq"), Some("7 ACK"));
+        assert_eq!(ack.uri.as_str(), "sip:b@198.51.100.9:5080");
+        let routes: Vec<_> = ack.headers.get_all("Route").collect();
+        assert_eq!(routes, vec!["<sip:p2.example;lr>", "<sip:p1.example;lr>"]);
+        let bye = d.build_request(Method::Bye, &via());
+        assert_eq!(bye.headers.get("CSeq"), Some("8 BYE"));
+        assert_eq!(bye.headers.from().unwrap().tag(), Some("ft"));
+        assert_eq!(bye.headers.to().unwrap().tag(), Some("tt"));
+        assert!(
+            d.check_remote_cseq(1).is_ok(),
+            "any first remote CSeq is in order"
+        );
     }
 
     #[test]

@@ -1,13 +1,20 @@
-//! `Endpoint`: the UAS core the server shell drives (RFC 3261 §8.2, §12-§15, §17-§18).
+//! `Endpoint`: the SIP user agent core the server shell drives, both UAS (inbound calls,
+//! RFC 3261 §8.2, §12-§15) and UAC (outbound calls, §8.1, §12.1.2, §13.2, with digest
+//! authentication, §22), plus REGISTER handed to the registrar in the call layer (§10.3).
 //!
 //! Contract (str0m style): after every `handle_*` call or mutator, drain `poll_output` until
 //! `None`, then sleep until `poll_timeout` and call `handle_timeout`. The endpoint never reads
 //! the clock, never panics on input, and keeps memory bounded: transactions and calls are
-//! capped ([`MAX_TRANSACTIONS`], [`MAX_CALLS`]) and removed as soon as they terminate.
+//! capped ([`MAX_TRANSACTIONS`], [`MAX_CALLS`]) and removed as soon as they terminate; a
+//! REGISTER the call layer never answers is dropped after 64*T1.
 //!
 //! Every inbound call ends with exactly one terminal event, `Cancelled` or `Ended`, unless the
 //! call layer ended it itself before answering (`respond` with 3xx-6xx, or `hangup` before
-//! answer): then no event follows.
+//! answer): then no event follows. Every outbound call (`invite`) ends with exactly one
+//! terminal event: `Failed` while unanswered (also after `cancel`), or `Ended` after `Answered`.
+//! The endpoint ACKs every 2xx itself; of forked 2xx it keeps the first and ACKs and BYEs the
+//! rest. In-dialog requests of both roles go where the dialog's first INVITE came from or went
+//! to (symmetric signalling), addressed to the remote target through the route set.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -18,13 +25,17 @@ use rand::{Rng, SeedableRng};
 use thiserror::Error;
 use tracing::{debug, warn};
 
-use crate::builder::{random_branch, random_tag, response_destination, response_to, stamp_via};
+use crate::builder::{
+    cancel_for, random_branch, random_call_id, random_tag, response_destination, response_to,
+    stamp_via,
+};
 use crate::dialog::{Dialog, DialogId, DialogOutput};
-use crate::header::{Method, Via};
-use crate::message::{Request, Response, SipMessage, parse, recover_request};
+use crate::digest::{self, Credentials};
+use crate::header::{Method, NameAddr, Param, Scheme, Uri, Via};
+use crate::message::{Headers, Request, Response, SipMessage, parse, recover_request};
 use crate::transaction::{
-    ClientNonInviteState, ClientNonInviteTx, ServerInviteState, ServerInviteTx,
-    ServerNonInviteState, ServerNonInviteTx, Timers, TxKey, TxOutput,
+    ClientInviteState, ClientInviteTx, ClientNonInviteState, ClientNonInviteTx, ServerInviteState,
+    ServerInviteTx, ServerNonInviteState, ServerNonInviteTx, Timers, TxKey, TxOutput,
 };
 use crate::transport::{Peer, Transmit, Transport};
 use crate::validate::{self, Checked, Rejection};
@@ -35,7 +46,19 @@ pub const MAX_TRANSACTIONS: usize = 16_384;
 pub const MAX_CALLS: usize = 4_096;
 
 /// The methods we implement, for Allow (RFC 3261 §20.5).
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER";
+
+/// Header names `OutgoingCall::headers` and `respond_request` may not set: the core writes them.
+const CORE_HEADERS: &[&str] = &[
+    "Via",
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Max-Forwards",
+    "Content-Length",
+    "Content-Type",
+];
 
 /// How the endpoint presents itself and times its transactions.
 #[derive(Debug, Clone)]
@@ -52,7 +75,8 @@ pub struct EndpointConfig {
     pub seed: u64,
 }
 
-/// Identifies one inbound call (one INVITE dialog) between the endpoint and the call layer.
+/// Identifies one call (one INVITE dialog, inbound or outbound) between the endpoint and the
+/// call layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallKey(pub u64);
 
@@ -77,6 +101,69 @@ pub struct IncomingCall {
     pub sdp: Option<Vec<u8>>,
     /// Where the INVITE came from.
     pub peer: Peer,
+}
+
+/// An outbound call for [`Endpoint::invite`]: the shell has already resolved where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingCall {
+    /// The Request-URI, e.g. `sip:bob@127.0.0.1:5080` (sip or sips).
+    pub request_uri: String,
+    /// Where the INVITE (and every later request of the call) is sent.
+    pub destination: Peer,
+    /// The From URI, e.g. `sip:1000@127.0.0.1`.
+    pub from_uri: String,
+    /// The From display name.
+    pub from_display: Option<String>,
+    /// The To URI.
+    pub to_uri: String,
+    /// Extra headers (`X-...`, `P-Asserted-Identity`, `Route`), printed as given. Names the core
+    /// writes itself (Via, From, To, Call-ID, CSeq, Max-Forwards, Content-*) are refused.
+    pub headers: Vec<(String, String)>,
+    /// Our SDP offer.
+    pub sdp: Option<Vec<u8>>,
+    /// Answer one 401/407 with digest authentication (trunks).
+    pub credentials: Option<Credentials>,
+}
+
+/// Identifies one non-INVITE request (REGISTER) waiting for [`Endpoint::respond_request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestKey(pub u64);
+
+/// One Contact of a REGISTER (RFC 3261 §10.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactBinding {
+    /// The contact URI, without the enclosing `<>`.
+    pub uri: String,
+    /// Its `expires` parameter, when present and numeric (clamped to u32).
+    pub expires: Option<u32>,
+}
+
+/// A REGISTER for the registrar in the call layer, which answers it with `respond_request`.
+/// The endpoint checked the syntax only (a `*` Contact comes alone with Expires: 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterRequest {
+    /// The key for `respond_request`.
+    pub key: RequestKey,
+    /// The From URI's user part.
+    pub from_user: Option<String>,
+    /// The To URI's user part: the address of record being registered.
+    pub to_user: Option<String>,
+    /// The Contact bindings, in order (empty for a fetch or for `*`).
+    pub contacts: Vec<ContactBinding>,
+    /// `Contact: *` (remove every binding; RFC 3261 §10.2.2).
+    pub star: bool,
+    /// The Expires header, when present and numeric (clamped to u32).
+    pub expires: Option<u32>,
+    /// The Authorization header, as received (parse it with `digest::parse_authorization`).
+    pub authorization: Option<String>,
+    /// The Call-ID (RFC 3261 §10.3 orders bindings by Call-ID and CSeq).
+    pub call_id: String,
+    /// The CSeq number.
+    pub cseq: u32,
+    /// Where the REGISTER came from (its source address: the binding to use behind NAT).
+    pub peer: Peer,
+    /// The Request-URI (the digest-uri must match it).
+    pub request_uri: String,
 }
 
 /// Why a call ended on the SIP side.
@@ -127,6 +214,50 @@ pub enum SipEvent {
         /// One of `0-9`, `*`, `#`, `A-D`.
         digit: String,
     },
+    /// An outbound call got a provisional response (180, 183, ...; not 100).
+    Progress {
+        /// The call.
+        key: CallKey,
+        /// The status.
+        status: u16,
+        /// The first SDP any provisional of this call carried (early media); later ones pass `None`.
+        sdp: Option<Vec<u8>>,
+    },
+    /// An outbound call was answered (2xx); the endpoint already sent the ACK.
+    Answered {
+        /// The call.
+        key: CallKey,
+        /// The SDP answer.
+        sdp: Option<Vec<u8>>,
+    },
+    /// An unanswered outbound call is over. Terminal.
+    Failed {
+        /// The call.
+        key: CallKey,
+        /// Its final 3xx-6xx status (after at most one digest retry), 408 when nothing answered
+        /// (Timer B), 503 on a transport error, 487 when our `cancel` took effect (also when a
+        /// 2xx raced the CANCEL: the endpoint ACKed and BYEd it).
+        status: u16,
+    },
+    /// Our re-INVITE (`reinvite`) got its final response; a 2xx was ACKed by the endpoint.
+    ReinviteDone {
+        /// The call.
+        key: CallKey,
+        /// The final status (408 on timeout; 491 means try again later).
+        status: u16,
+        /// The SDP answer of a 2xx.
+        sdp: Option<Vec<u8>>,
+    },
+    /// The peer re-INVITEd (or sent UPDATE with SDP); the endpoint already answered 200 with
+    /// our last SDP. The call layer updates the media address and direction.
+    RemoteReinvite {
+        /// The call.
+        key: CallKey,
+        /// The peer's new offer, when the request carried one.
+        sdp: Option<Vec<u8>>,
+    },
+    /// A REGISTER for the registrar; answer it with `respond_request`.
+    Register(RegisterRequest),
 }
 
 /// Everything the shell must carry out.
@@ -150,6 +281,15 @@ pub enum SipError {
     /// The call is past the point where this command applies.
     #[error("{0}")]
     InvalidState(&'static str),
+    /// The endpoint does not know the request (never existed, answered, or given up).
+    #[error("no such request {0:?}")]
+    UnknownRequest(RequestKey),
+    /// An argument (URI, header) is malformed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The call or transaction table is full.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
 }
 
 enum ServerTx {
@@ -223,6 +363,8 @@ struct ClientEntry {
     report: bool,
 }
 
+/// Where a call in `Endpoint::calls` is; outbound calls enter as `Confirmed` (the endpoint
+/// sent the ACK) and never pass through the first two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// No final response yet.
@@ -236,8 +378,10 @@ enum Phase {
 }
 
 struct Call {
+    /// The dialog's first INVITE: the peer's (inbound) or ours (outbound).
     invite: Request,
-    invite_key: TxKey,
+    /// The inbound INVITE's server transaction; `None` for outbound calls.
+    invite_key: Option<TxKey>,
     dialog: Dialog,
     phase: Phase,
     /// The SDP of our last 2xx, offered again on session refresh.
@@ -246,6 +390,60 @@ struct Call {
     hangup_pending: bool,
     /// Where the pending 2xx is retransmitted to.
     retransmit_dest: Peer,
+    /// The SDP of our re-INVITE in progress (RFC 3261 §14.1: one INVITE at a time).
+    reinvite: Option<Option<Vec<u8>>>,
+}
+
+/// Whether a CANCEL was asked for an unanswered outbound call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CancelState {
+    None,
+    /// Asked before any provisional arrived (RFC 3261 §9.1: sent when one does).
+    Deferred,
+    /// Sent; if no final response arrives by `give_up` (64*T1), the call fails with 487.
+    Sent {
+        give_up: Instant,
+    },
+}
+
+/// An outbound call before its final response.
+struct Outgoing {
+    /// The INVITE now in flight (after a digest retry, the second one).
+    invite: Request,
+    branch: String,
+    dest: Peer,
+    sdp: Option<Vec<u8>>,
+    credentials: Option<Credentials>,
+    auth_retried: bool,
+    provisional: bool,
+    early_sdp_sent: bool,
+    cancel: CancelState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InvitePurpose {
+    /// The INVITE that sets up an outbound call.
+    Initial,
+    /// Our re-INVITE in an established dialog.
+    Reinvite,
+}
+
+/// A client INVITE transaction and what the UAC core needs to ACK its 2xx responses.
+struct InviteClient {
+    tx: ClientInviteTx,
+    invite: Request,
+    dest: Peer,
+    call: CallKey,
+    purpose: InvitePurpose,
+    /// The ACK sent for each 2xx, by To tag, resent when that 2xx is retransmitted (§13.2.2.4).
+    acks: HashMap<String, Vec<u8>>,
+}
+
+/// A REGISTER waiting for the call layer's answer.
+struct PendingRequest {
+    req: Request,
+    tx_key: TxKey,
+    give_up: Instant,
 }
 
 /// The SIP user agent server the shell drives.
@@ -254,7 +452,12 @@ pub struct Endpoint {
     rng: StdRng,
     server: HashMap<TxKey, ServerEntry>,
     client: HashMap<(String, Method), ClientEntry>,
+    /// Client INVITE transactions by branch.
+    client_invites: HashMap<String, InviteClient>,
     calls: HashMap<CallKey, Call>,
+    /// Outbound calls without a final response.
+    outgoing: HashMap<CallKey, Outgoing>,
+    requests: HashMap<RequestKey, PendingRequest>,
     dialogs: HashMap<DialogId, CallKey>,
     out: VecDeque<Output>,
     next_key: u64,
@@ -263,7 +466,7 @@ pub struct Endpoint {
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
-            .field("calls", &self.calls.len())
+            .field("calls", &self.call_count())
             .field("server_transactions", &self.server.len())
             .field("client_transactions", &self.client.len())
             .finish_non_exhaustive()
@@ -278,21 +481,24 @@ impl Endpoint {
             config,
             server: HashMap::new(),
             client: HashMap::new(),
+            client_invites: HashMap::new(),
             calls: HashMap::new(),
+            outgoing: HashMap::new(),
+            requests: HashMap::new(),
             dialogs: HashMap::new(),
             out: VecDeque::new(),
             next_key: 1,
         }
     }
 
-    /// Live calls (for diagnostics and leak tests).
+    /// Live calls, inbound and outbound, answered or not (for diagnostics and leak tests).
     pub fn call_count(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.outgoing.len()
     }
 
     /// Live transactions, server and client.
     pub fn transaction_count(&self) -> usize {
-        self.server.len() + self.client.len()
+        self.server.len() + self.client.len() + self.client_invites.len()
     }
 
     /// Feeds one received message (a UDP datagram or a framed TCP message).
@@ -337,6 +543,44 @@ impl Endpoint {
             }
             self.drain_client(&key);
         }
+        let invites: Vec<String> = self
+            .client_invites
+            .iter()
+            .filter(|(_, e)| due(e.tx.poll_timeout()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for branch in invites {
+            if let Some(e) = self.client_invites.get_mut(&branch) {
+                e.tx.handle_timeout(now);
+            }
+            self.drain_client_invite(now, &branch);
+        }
+        let given_up: Vec<CallKey> = self
+            .outgoing
+            .iter()
+            .filter(|(_, o)| matches!(o.cancel, CancelState::Sent { give_up } if give_up <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in given_up {
+            // RFC 3261 §9.1: no final response 64*T1 after our CANCEL: give the INVITE up.
+            debug!(?key, "no final response after CANCEL; giving up");
+            self.fail_outgoing(key, 487);
+        }
+        let stale: Vec<RequestKey> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.give_up <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            if let Some(r) = self.requests.remove(&key) {
+                debug!(
+                    ?key,
+                    "the call layer never answered a REGISTER; dropping it"
+                );
+                self.server.remove(&r.tx_key);
+            }
+        }
         let calls: Vec<CallKey> = self
             .calls
             .iter()
@@ -369,17 +613,20 @@ impl Endpoint {
         let lost: Vec<CallKey> = self
             .calls
             .iter()
-            .filter(|(_, c)| {
-                let p = c.dialog.peer();
-                match peer.transport {
-                    Transport::Tcp => p.transport == Transport::Tcp && p.conn == peer.conn,
-                    Transport::Udp => p.transport == Transport::Udp && p.addr == peer.addr,
-                }
-            })
+            .filter(|(_, c)| same_path(c.dialog.peer(), peer))
             .map(|(k, _)| *k)
             .collect();
         for key in lost {
             self.end_call(key, EndCause::TransportError);
+        }
+        let unanswered: Vec<CallKey> = self
+            .outgoing
+            .iter()
+            .filter(|(_, o)| same_path(o.dest, peer))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in unanswered {
+            self.fail_outgoing(key, 503);
         }
     }
 
@@ -425,7 +672,9 @@ impl Endpoint {
             resp.set_body("application/sdp", body.clone());
         }
         let bytes = resp.to_bytes();
-        let invite_key = call.invite_key.clone();
+        let Some(invite_key) = call.invite_key.clone() else {
+            return Err(SipError::InvalidState("respond applies to inbound calls"));
+        };
         let cseq = call.invite.headers.cseq().map(|c| c.seq).unwrap_or(0);
         let sent = self
             .server
@@ -452,8 +701,12 @@ impl Endpoint {
     }
 
     /// Ends the call from our side: BYE once answered (after the ACK, RFC 3261 §15), otherwise
-    /// 480 to the INVITE (which ends it without an event).
+    /// 480 to an inbound INVITE (which ends it without an event) or CANCEL for an outbound one
+    /// (see `cancel`).
     pub fn hangup(&mut self, now: Instant, key: CallKey) -> Result<(), SipError> {
+        if self.outgoing.contains_key(&key) {
+            return self.cancel(now, key);
+        }
         let call = self.calls.get_mut(&key).ok_or(SipError::UnknownCall(key))?;
         match call.phase {
             Phase::Ringing => self.respond(now, key, 480, None, None),
@@ -469,6 +722,179 @@ impl Endpoint {
         }
     }
 
+    /// Places an outbound call (RFC 3261 §8.1.1, §13.2.1): sends the INVITE to
+    /// `call.destination` through a client transaction. Its progress arrives as `Progress`,
+    /// then `Answered` (then `Ended`) or `Failed`.
+    pub fn invite(&mut self, now: Instant, call: OutgoingCall) -> Result<CallKey, SipError> {
+        if self.call_count() >= MAX_CALLS {
+            return Err(SipError::Overloaded("call table full"));
+        }
+        if self.transaction_count() >= MAX_TRANSACTIONS {
+            return Err(SipError::Overloaded("transaction table full"));
+        }
+        let uri = parse_uri("Request-URI", &call.request_uri)?;
+        if !matches!(uri.scheme(), Scheme::Sip | Scheme::Sips) || uri.has_headers() {
+            return Err(SipError::InvalidArgument(
+                "the Request-URI must be a sip or sips URI without headers".into(),
+            ));
+        }
+        let from_uri = parse_uri("From URI", &call.from_uri)?;
+        let to_uri = parse_uri("To URI", &call.to_uri)?;
+        check_headers(&call.headers)?;
+        let dest = call.destination;
+        let local = local_addr(&self.config, dest.transport);
+        let branch = random_branch(&mut self.rng);
+        let tag = random_tag(&mut self.rng);
+        let call_id = random_call_id(&mut self.rng, &host_of(local.ip()));
+        let from = NameAddr {
+            display: call
+                .from_display
+                .as_deref()
+                .map(|d| d.chars().filter(|c| !c.is_control()).collect::<String>())
+                .filter(|d| !d.is_empty()),
+            uri: from_uri,
+            params: vec![Param {
+                name: "tag".into(),
+                value: Some(tag),
+            }],
+        };
+        let to = NameAddr {
+            display: None,
+            uri: to_uri,
+            params: Vec::new(),
+        };
+        let mut req = Request::new(Method::Invite, uri);
+        req.headers.push(
+            "Via",
+            our_via(&self.config, dest.transport, &branch).to_string(),
+        );
+        req.headers.push("Max-Forwards", "70");
+        req.headers.push("From", from.to_string());
+        req.headers.push("To", to.to_string());
+        req.headers.push("Call-ID", call_id.as_str());
+        req.headers.push("CSeq", "1 INVITE");
+        req.headers.push("Contact", self.contact(dest.transport));
+        req.headers.push("Allow", ALLOW);
+        if !self.config.user_agent.is_empty() {
+            req.headers
+                .push("User-Agent", self.config.user_agent.as_str());
+        }
+        for (name, value) in &call.headers {
+            req.headers.push(name, value);
+        }
+        let sdp = call.sdp.filter(|s| !s.is_empty());
+        if let Some(body) = &sdp {
+            req.set_body("application/sdp", body.clone());
+        }
+        let key = CallKey(self.next_key);
+        self.next_key += 1;
+        debug!(?key, %call_id, "outgoing call");
+        self.outgoing.insert(
+            key,
+            Outgoing {
+                invite: req.clone(),
+                branch: branch.clone(),
+                dest,
+                sdp,
+                credentials: call.credentials,
+                auth_retried: false,
+                provisional: false,
+                early_sdp_sent: false,
+                cancel: CancelState::None,
+            },
+        );
+        self.start_invite(now, key, branch, req, dest, InvitePurpose::Initial);
+        Ok(key)
+    }
+
+    /// Ends an outbound call: CANCEL while unanswered (RFC 3261 §9.1: only after a provisional
+    /// arrived; if none has yet, it is sent when one does; if a 2xx races it, the endpoint ACKs
+    /// and BYEs that 2xx), BYE once answered. The outcome is `Failed` (487, or the final status
+    /// that crossed the CANCEL) or `Ended`. For an inbound call this is `hangup`.
+    pub fn cancel(&mut self, now: Instant, key: CallKey) -> Result<(), SipError> {
+        let Some(out) = self.outgoing.get_mut(&key) else {
+            return self.hangup(now, key);
+        };
+        match out.cancel {
+            CancelState::None if out.provisional => self.send_cancel(now, key),
+            CancelState::None => out.cancel = CancelState::Deferred,
+            CancelState::Deferred | CancelState::Sent { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Sends a re-INVITE with a new SDP offer in an established dialog of either direction
+    /// (RFC 3261 §14.1), e.g. hold (`a=sendonly`) and resume. Refused while another INVITE
+    /// transaction of the dialog is in progress. Outcome: `ReinviteDone`.
+    pub fn reinvite(&mut self, now: Instant, key: CallKey, sdp: Vec<u8>) -> Result<(), SipError> {
+        let call = self.calls.get(&key).ok_or(SipError::UnknownCall(key))?;
+        if call.phase != Phase::Confirmed {
+            return Err(SipError::InvalidState("the call is not established"));
+        }
+        if call.reinvite.is_some() || call.dialog.awaiting_ack() {
+            return Err(SipError::InvalidState(
+                "an INVITE transaction is in progress in the dialog",
+            ));
+        }
+        if self.transaction_count() >= MAX_TRANSACTIONS {
+            return Err(SipError::Overloaded("transaction table full"));
+        }
+        let dest = call.dialog.peer();
+        let branch = random_branch(&mut self.rng);
+        let via = our_via(&self.config, dest.transport, &branch);
+        let contact = self.contact(dest.transport);
+        let user_agent = self.config.user_agent.clone();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return Err(SipError::UnknownCall(key));
+        };
+        let mut req = call.dialog.build_request(Method::Invite, &via);
+        req.headers.push("Contact", contact);
+        req.headers.push("Allow", ALLOW);
+        if !user_agent.is_empty() {
+            req.headers.push("User-Agent", user_agent);
+        }
+        let sdp = (!sdp.is_empty()).then_some(sdp);
+        if let Some(body) = &sdp {
+            req.set_body("application/sdp", body.clone());
+        }
+        call.reinvite = Some(sdp);
+        self.start_invite(now, key, branch, req, dest, InvitePurpose::Reinvite);
+        Ok(())
+    }
+
+    /// Answers a non-INVITE request the endpoint handed over (REGISTER) with a final status and
+    /// extra headers printed as given (`WWW-Authenticate`, `Contact: <..>;expires=N`, ...).
+    pub fn respond_request(
+        &mut self,
+        now: Instant,
+        key: RequestKey,
+        status: u16,
+        headers: Vec<(String, String)>,
+    ) -> Result<(), SipError> {
+        if !(200..=699).contains(&status) {
+            return Err(SipError::InvalidStatus(status));
+        }
+        check_headers(&headers)?;
+        let pending = self
+            .requests
+            .remove(&key)
+            .ok_or(SipError::UnknownRequest(key))?;
+        let tag = random_tag(&mut self.rng);
+        let mut resp = self.make_response(&pending.req, status, None, Some(&tag));
+        for (name, value) in &headers {
+            resp.headers.push(name, value);
+        }
+        let sent = self
+            .server
+            .get_mut(&pending.tx_key)
+            .is_some_and(|e| e.tx.send_response(now, status, resp.to_bytes()));
+        if !sent {
+            return Err(SipError::InvalidState("the request's transaction is over"));
+        }
+        self.drain_server(&pending.tx_key);
+        Ok(())
+    }
+
     /// The next transmission or event.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
@@ -479,7 +905,16 @@ impl Endpoint {
         let s = self.server.values().filter_map(|e| e.tx.poll_timeout());
         let c = self.client.values().filter_map(|e| e.tx.poll_timeout());
         let d = self.calls.values().filter_map(|c| c.dialog.poll_timeout());
-        s.chain(c).chain(d).min()
+        let i = self
+            .client_invites
+            .values()
+            .filter_map(|e| e.tx.poll_timeout());
+        let o = self.outgoing.values().filter_map(|o| match o.cancel {
+            CancelState::Sent { give_up } => Some(give_up),
+            _ => None,
+        });
+        let r = self.requests.values().map(|r| r.give_up);
+        s.chain(c).chain(d).chain(i).chain(o).chain(r).min()
     }
 
     fn on_malformed(&mut self, peer: Peer, bytes: &[u8], err: &crate::message::ParseError) {
@@ -554,7 +989,8 @@ impl Endpoint {
             | Method::Bye
             | Method::Options
             | Method::Info
-            | Method::Update => {}
+            | Method::Update
+            | Method::Register => {}
             Method::Other(_) => {
                 return self.reply_status(&ctx, &req, None, Rejection::new(501, None, vec![]));
             }
@@ -570,8 +1006,9 @@ impl Endpoint {
         if req.method == Method::Cancel {
             return self.on_cancel(&ctx, &req);
         }
-        // RFC 3261 §8.2.2.2 and §12.2.2: a To tag means an existing dialog, or 481.
-        let call = match checked.to.tag() {
+        // RFC 3261 §8.2.2.2 and §12.2.2: a To tag means an existing dialog, or 481 (REGISTER
+        // never belongs to a dialog).
+        let call = match checked.to.tag().filter(|_| req.method != Method::Register) {
             Some(local_tag) => {
                 let id = DialogId {
                     call_id: checked.call_id.clone(),
@@ -610,6 +1047,7 @@ impl Endpoint {
                     let resp = self.options_response(&req, peer.transport, None);
                     self.reply(&ctx, &req, None, resp);
                 }
+                Method::Register => self.on_register(&ctx, req, &checked),
                 // BYE, INFO, UPDATE outside a dialog.
                 _ => self.reply_status(&ctx, &req, None, Rejection::new(481, None, vec![])),
             },
@@ -621,7 +1059,7 @@ impl Endpoint {
             let rej = Rejection::new(406, None, vec![("Accept", "application/sdp".into())]);
             return self.reply_status(ctx, &req, None, rej);
         }
-        if self.calls.len() >= MAX_CALLS {
+        if self.call_count() >= MAX_CALLS {
             warn!("call table full; answering 503");
             let rej = Rejection::new(503, None, vec![("Retry-After", "5".into())]);
             return self.reply_status(ctx, &req, None, rej);
@@ -662,16 +1100,80 @@ impl Endpoint {
             key,
             Call {
                 invite: req,
-                invite_key: ctx.key.clone(),
+                invite_key: Some(ctx.key.clone()),
                 dialog,
                 phase: Phase::Ringing,
                 last_sdp: None,
                 hangup_pending: false,
                 retransmit_dest: ctx.dest,
+                reinvite: None,
             },
         );
         self.out
             .push_back(Output::Event(SipEvent::IncomingCall(event)));
+    }
+
+    /// RFC 3261 §10.3: a REGISTER goes to the registrar in the call layer, through a server
+    /// transaction that absorbs retransmissions until `respond_request`.
+    fn on_register(&mut self, ctx: &Ctx, req: Request, checked: &Checked) {
+        let mut contacts = Vec::new();
+        let mut star = false;
+        for value in req.headers.get_all("Contact") {
+            if value.trim() == "*" {
+                star = true;
+                continue;
+            }
+            // check_request already refused unparseable Contact values.
+            for na in NameAddr::parse_list(value).unwrap_or_default() {
+                contacts.push(ContactBinding {
+                    uri: na.uri.as_str().to_owned(),
+                    expires: na.param("expires").flatten().and_then(parse_delta),
+                });
+            }
+        }
+        let expires = req.headers.get("Expires").and_then(parse_delta);
+        // RFC 3261 §10.3 step 6: `*` only alone and with Expires: 0.
+        if star && (!contacts.is_empty() || expires != Some(0)) {
+            let rej = Rejection::new(400, Some("Invalid Contact *"), vec![]);
+            return self.reply_status(ctx, &req, None, rej);
+        }
+        let key = RequestKey(self.next_key);
+        self.next_key += 1;
+        let tx = ServerTx::new(
+            &req.method,
+            ctx.peer.transport.is_reliable(),
+            self.config.timers,
+        );
+        self.server.insert(
+            ctx.key.clone(),
+            ServerEntry {
+                tx,
+                dest: ctx.dest,
+                call: None,
+            },
+        );
+        let event = RegisterRequest {
+            key,
+            from_user: checked.from.uri.user().map(str::to_owned),
+            to_user: checked.to.uri.user().map(str::to_owned),
+            contacts,
+            star,
+            expires,
+            authorization: req.headers.get("Authorization").map(str::to_owned),
+            call_id: checked.call_id.clone(),
+            cseq: checked.cseq.seq,
+            peer: ctx.peer,
+            request_uri: req.uri.as_str().to_owned(),
+        };
+        self.requests.insert(
+            key,
+            PendingRequest {
+                req,
+                tx_key: ctx.key.clone(),
+                give_up: ctx.now + self.config.timers.timeout(),
+            },
+        );
+        self.out.push_back(Output::Event(SipEvent::Register(event)));
     }
 
     /// RFC 3261 §9.2: CANCEL matches the INVITE's server transaction; 200 to the CANCEL, and
@@ -781,6 +1283,10 @@ impl Endpoint {
             let rej = Rejection::new(500, None, vec![("Retry-After", secs.to_string())]);
             return self.reply_status(ctx, &req, Some(key), rej);
         }
+        if req.method == Method::Invite && call.reinvite.is_some() {
+            // RFC 3261 §14.2: our own re-INVITE is in progress.
+            return self.reply_status(ctx, &req, Some(key), Rejection::new(491, None, vec![]));
+        }
         call.dialog.refresh_target(&req);
         let transport = call.dialog.peer().transport;
         let sdp = if req.method == Method::Invite || !req.body.is_empty() {
@@ -807,6 +1313,11 @@ impl Endpoint {
                 bytes,
             );
         }
+        let offer = sdp_body(&req.headers, &req.body);
+        if req.method == Method::Invite || offer.is_some() {
+            self.out
+                .push_back(Output::Event(SipEvent::RemoteReinvite { key, sdp: offer }));
+        }
     }
 
     fn on_response(&mut self, now: Instant, resp: Response) {
@@ -818,6 +1329,19 @@ impl Endpoint {
             return;
         };
         // RFC 3261 §17.1.3: branch plus CSeq method.
+        if cseq.method == Method::Invite {
+            let branch = branch.to_owned();
+            let Some(e) = self.client_invites.get_mut(&branch) else {
+                debug!(
+                    status = resp.status,
+                    "dropping INVITE response that matches no transaction"
+                );
+                return;
+            };
+            e.tx.handle_response(now, resp);
+            self.drain_client_invite(now, &branch);
+            return;
+        }
         let key = (branch.to_owned(), cseq.method);
         let Some(e) = self.client.get_mut(&key) else {
             debug!(
@@ -837,14 +1361,7 @@ impl Endpoint {
             return;
         };
         let dest = call.dialog.peer();
-        let local = local_addr(&self.config, dest.transport);
-        let mut via = Via::new(
-            dest.transport.as_str(),
-            &host_of(local.ip()),
-            Some(local.port()),
-            &branch,
-        );
-        via.set_param("rport", None);
+        let via = our_via(&self.config, dest.transport, &branch);
         let mut bye = call.dialog.build_request(Method::Bye, &via);
         if !self.config.user_agent.is_empty() {
             bye.headers
@@ -873,6 +1390,385 @@ impl Endpoint {
         self.drain_client(&ckey);
     }
 
+    /// Starts a client INVITE transaction (initial or re-INVITE) and sends the request.
+    fn start_invite(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        branch: String,
+        req: Request,
+        dest: Peer,
+        purpose: InvitePurpose,
+    ) {
+        let tx = ClientInviteTx::new(
+            now,
+            req.clone(),
+            dest.transport.is_reliable(),
+            self.config.timers,
+        );
+        self.client_invites.insert(
+            branch.clone(),
+            InviteClient {
+                tx,
+                invite: req,
+                dest,
+                call: key,
+                purpose,
+                acks: HashMap::new(),
+            },
+        );
+        self.drain_client_invite(now, &branch);
+    }
+
+    fn drain_client_invite(&mut self, now: Instant, branch: &str) {
+        let Some(e) = self.client_invites.get_mut(branch) else {
+            return;
+        };
+        let outputs: Vec<TxOutput> = std::iter::from_fn(|| e.tx.poll_output()).collect();
+        let (dest, key, purpose) = (e.dest, e.call, e.purpose);
+        for o in outputs {
+            match (o, purpose) {
+                (TxOutput::Transmit(bytes), _) => self.transmit(dest, bytes),
+                (TxOutput::Response(r), InvitePurpose::Initial) => {
+                    self.on_invite_response(now, branch, key, r);
+                }
+                (TxOutput::Response(r), InvitePurpose::Reinvite) => {
+                    self.on_reinvite_response(branch, key, r);
+                }
+                (TxOutput::Timeout, InvitePurpose::Initial) => {
+                    // RFC 3261 §17.1.1.2: Timer B.
+                    if self.outgoing.get(&key).is_some_and(|o| o.branch == branch) {
+                        self.fail_outgoing(key, 408);
+                    }
+                }
+                (TxOutput::Timeout, InvitePurpose::Reinvite) => {
+                    self.finish_reinvite(key, 408, None)
+                }
+            }
+        }
+        if self
+            .client_invites
+            .get(branch)
+            .is_some_and(|e| e.tx.state() == ClientInviteState::Terminated)
+        {
+            self.client_invites.remove(branch);
+        }
+    }
+
+    /// A response to an outbound call's INVITE (RFC 3261 §13.2.2).
+    fn on_invite_response(&mut self, now: Instant, branch: &str, key: CallKey, resp: Response) {
+        if resp.is_provisional() {
+            let Some(out) = self.outgoing.get_mut(&key) else {
+                return;
+            };
+            out.provisional = true;
+            let sdp = sdp_body(&resp.headers, &resp.body).filter(|_| !out.early_sdp_sent);
+            out.early_sdp_sent |= sdp.is_some();
+            let deferred = out.cancel == CancelState::Deferred;
+            if resp.status > 100 {
+                self.out.push_back(Output::Event(SipEvent::Progress {
+                    key,
+                    status: resp.status,
+                    sdp,
+                }));
+            }
+            if deferred {
+                self.send_cancel(now, key);
+            }
+            return;
+        }
+        if resp.is_success() {
+            return self.on_invite_2xx(now, branch, key, resp);
+        }
+        let Some(out) = self.outgoing.get_mut(&key) else {
+            return;
+        };
+        if out.branch != branch {
+            return;
+        }
+        if matches!(resp.status, 401 | 407)
+            && !out.auth_retried
+            && out.cancel == CancelState::None
+            && let Some(creds) = out.credentials.clone()
+        {
+            let (invite, dest) = (out.invite.clone(), out.dest);
+            if let Some(retry) = self.authorized_retry(&invite, dest, &resp, &creds) {
+                return self.resend_invite(now, key, retry);
+            }
+        }
+        self.fail_outgoing(key, resp.status);
+    }
+
+    /// RFC 3261 §22.2: the INVITE again with CSeq+1, a new branch, the same Call-ID and From
+    /// tag, and credentials for the challenge (401: Authorization, 407: Proxy-Authorization).
+    fn authorized_retry(
+        &mut self,
+        invite: &Request,
+        dest: Peer,
+        resp: &Response,
+        creds: &Credentials,
+    ) -> Option<(String, Request)> {
+        let (challenge_name, answer_name) = if resp.status == 401 {
+            ("WWW-Authenticate", "Authorization")
+        } else {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        };
+        // Prefer SHA-256 when the server offers both (RFC 8760 §2.4).
+        let challenges: Vec<(&str, digest::Challenge)> = resp
+            .headers
+            .get_all(challenge_name)
+            .filter_map(|v| digest::parse_challenge(v).ok().map(|c| (v, c)))
+            .collect();
+        let value = challenges
+            .iter()
+            .find(|(_, c)| c.algorithm == digest::Algorithm::Sha256)
+            .or(challenges.first())
+            .map(|(v, _)| *v);
+        let Some(value) = value else {
+            debug!(status = resp.status, "no usable digest challenge");
+            return None;
+        };
+        let cnonce = format!("{:016x}", self.rng.random::<u64>());
+        let uri = invite.uri.as_str();
+        let answer = match digest::authorization(value, "INVITE", uri, creds, &cnonce, 1) {
+            Ok(a) => a,
+            Err(e) => {
+                debug!(%e, "cannot answer the digest challenge");
+                return None;
+            }
+        };
+        let seq = invite.headers.cseq().ok()?.seq.checked_add(1)?;
+        let branch = random_branch(&mut self.rng);
+        let mut retry = invite.clone();
+        retry.headers.replace_first(
+            "Via",
+            our_via(&self.config, dest.transport, &branch).to_string(),
+        );
+        retry.headers.set("CSeq", format!("{seq} INVITE"));
+        retry.headers.push(answer_name, answer);
+        Some((branch, retry))
+    }
+
+    fn resend_invite(&mut self, now: Instant, key: CallKey, (branch, req): (String, Request)) {
+        let Some(out) = self.outgoing.get_mut(&key) else {
+            return;
+        };
+        out.auth_retried = true;
+        out.provisional = false;
+        out.invite = req.clone();
+        out.branch = branch.clone();
+        let dest = out.dest;
+        self.start_invite(now, key, branch, req, dest, InvitePurpose::Initial);
+    }
+
+    /// A 2xx to an outbound INVITE: the first one answers the call; retransmissions get the
+    /// ACK again; 2xx from other forks, or after the call ended or was cancelled, are ACKed and
+    /// BYEd (RFC 3261 §13.2.2.4).
+    fn on_invite_2xx(&mut self, now: Instant, branch: &str, key: CallKey, resp: Response) {
+        let Some(e) = self.client_invites.get(branch) else {
+            return;
+        };
+        let tag = resp
+            .headers
+            .to()
+            .ok()
+            .and_then(|t| t.tag().map(str::to_owned))
+            .unwrap_or_default();
+        if let Some(ack) = e.acks.get(&tag) {
+            let (dest, ack) = (e.dest, ack.clone());
+            return self.transmit(dest, ack);
+        }
+        let (invite, dest) = (e.invite.clone(), e.dest);
+        let mut dialog = match Dialog::new_uac(&invite, &resp, dest, self.config.timers) {
+            Ok(d) => d,
+            Err(err) => {
+                debug!(%err, "unusable 2xx to our INVITE");
+                if self.outgoing.contains_key(&key) {
+                    self.fail_outgoing(key, 502);
+                }
+                return;
+            }
+        };
+        let ack_branch = random_branch(&mut self.rng);
+        let ack = ack_for_2xx(&self.config, &dialog, &invite, &ack_branch);
+        self.transmit(dest, ack.clone());
+        if let Some(e) = self.client_invites.get_mut(branch) {
+            e.acks.insert(tag, ack);
+        }
+        let answering = self.outgoing.get(&key).is_some_and(|o| o.branch == branch);
+        if !answering {
+            debug!(?key, "2xx from another fork or after the end; ACK and BYE");
+            return self.bye_dialog(now, &mut dialog);
+        }
+        let Some(out) = self.outgoing.remove(&key) else {
+            return;
+        };
+        if out.cancel != CancelState::None {
+            // The 2xx raced our CANCEL: the call layer wanted it gone.
+            debug!(?key, "2xx crossed our CANCEL; ACK and BYE");
+            self.bye_dialog(now, &mut dialog);
+            self.out
+                .push_back(Output::Event(SipEvent::Failed { key, status: 487 }));
+            return;
+        }
+        dialog.confirm();
+        self.dialogs.insert(dialog.id().clone(), key);
+        self.calls.insert(
+            key,
+            Call {
+                invite,
+                invite_key: None,
+                dialog,
+                phase: Phase::Confirmed,
+                last_sdp: out.sdp,
+                hangup_pending: false,
+                retransmit_dest: dest,
+                reinvite: None,
+            },
+        );
+        debug!(?key, "outgoing call answered");
+        let sdp = sdp_body(&resp.headers, &resp.body);
+        self.out
+            .push_back(Output::Event(SipEvent::Answered { key, sdp }));
+    }
+
+    /// A response to our re-INVITE.
+    fn on_reinvite_response(&mut self, branch: &str, key: CallKey, resp: Response) {
+        if resp.is_provisional() {
+            return;
+        }
+        if !resp.is_success() {
+            return self.finish_reinvite(key, resp.status, None);
+        }
+        let Some(e) = self.client_invites.get(branch) else {
+            return;
+        };
+        let tag = resp
+            .headers
+            .to()
+            .ok()
+            .and_then(|t| t.tag().map(str::to_owned))
+            .unwrap_or_default();
+        if let Some(ack) = e.acks.get(&tag) {
+            let (dest, ack) = (e.dest, ack.clone());
+            return self.transmit(dest, ack);
+        }
+        let invite = e.invite.clone();
+        let ack_branch = random_branch(&mut self.rng);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.dialog.refresh_target_from(&resp.headers);
+        let ack = ack_for_2xx(&self.config, &call.dialog, &invite, &ack_branch);
+        let dest = call.dialog.peer();
+        self.transmit(dest, ack.clone());
+        if let Some(e) = self.client_invites.get_mut(branch) {
+            e.acks.insert(tag, ack);
+        }
+        let sdp = sdp_body(&resp.headers, &resp.body);
+        self.finish_reinvite(key, resp.status, sdp);
+    }
+
+    /// Reports our re-INVITE's outcome once; a 2xx makes its offer our current SDP.
+    fn finish_reinvite(&mut self, key: CallKey, status: u16, sdp: Option<Vec<u8>>) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(offer) = call.reinvite.take() else {
+            return;
+        };
+        if (200..300).contains(&status) {
+            call.last_sdp = offer;
+        }
+        if call.phase == Phase::Ending {
+            return;
+        }
+        self.out
+            .push_back(Output::Event(SipEvent::ReinviteDone { key, status, sdp }));
+    }
+
+    /// Ends an unanswered outbound call with `Failed`, dropping its INVITE transaction unless
+    /// that still has work to do (absorbing retransmissions, ACKing late 2xx).
+    fn fail_outgoing(&mut self, key: CallKey, status: u16) {
+        let Some(out) = self.outgoing.remove(&key) else {
+            return;
+        };
+        if self.client_invites.get(&out.branch).is_some_and(|e| {
+            matches!(
+                e.tx.state(),
+                ClientInviteState::Calling | ClientInviteState::Proceeding
+            )
+        }) {
+            self.client_invites.remove(&out.branch);
+        }
+        debug!(?key, status, "outgoing call failed");
+        self.out
+            .push_back(Output::Event(SipEvent::Failed { key, status }));
+    }
+
+    /// RFC 3261 §9.1: CANCEL the outbound call's pending INVITE.
+    fn send_cancel(&mut self, now: Instant, key: CallKey) {
+        let Some(out) = self.outgoing.get_mut(&key) else {
+            return;
+        };
+        let mut cancel = cancel_for(&out.invite);
+        if !self.config.user_agent.is_empty() {
+            cancel
+                .headers
+                .push("User-Agent", self.config.user_agent.as_str());
+        }
+        out.cancel = CancelState::Sent {
+            give_up: now + self.config.timers.timeout(),
+        };
+        let (dest, branch) = (out.dest, out.branch.clone());
+        let tx = ClientNonInviteTx::new(
+            now,
+            cancel.to_bytes(),
+            dest.transport.is_reliable(),
+            self.config.timers,
+        );
+        let ckey = (branch, Method::Cancel);
+        self.client.insert(
+            ckey.clone(),
+            ClientEntry {
+                tx,
+                dest,
+                call: None,
+                report: false,
+            },
+        );
+        self.drain_client(&ckey);
+    }
+
+    /// Sends BYE in a dialog the endpoint does not keep (a losing fork, a 2xx after CANCEL).
+    fn bye_dialog(&mut self, now: Instant, dialog: &mut Dialog) {
+        let branch = random_branch(&mut self.rng);
+        let dest = dialog.peer();
+        let via = our_via(&self.config, dest.transport, &branch);
+        let mut bye = dialog.build_request(Method::Bye, &via);
+        if !self.config.user_agent.is_empty() {
+            bye.headers
+                .push("User-Agent", self.config.user_agent.as_str());
+        }
+        let tx = ClientNonInviteTx::new(
+            now,
+            bye.to_bytes(),
+            dest.transport.is_reliable(),
+            self.config.timers,
+        );
+        let ckey = (branch, Method::Bye);
+        self.client.insert(
+            ckey.clone(),
+            ClientEntry {
+                tx,
+                dest,
+                call: None,
+                report: false,
+            },
+        );
+        self.drain_client(&ckey);
+    }
+
     /// RFC 3261 §15.1.2: a BYE on an early dialog also ends the pending INVITE with 487.
     fn terminate_pending_invite(&mut self, now: Instant, key: CallKey) {
         let Some(call) = self.calls.get(&key) else {
@@ -882,7 +1778,9 @@ impl Endpoint {
             return;
         }
         let resp = self.make_response(&call.invite, 487, None, Some(&call.dialog.id().local_tag));
-        let invite_key = call.invite_key.clone();
+        let Some(invite_key) = call.invite_key.clone() else {
+            return;
+        };
         if let Some(e) = self.server.get_mut(&invite_key) {
             e.tx.send_response(now, 487, resp.to_bytes());
         }
@@ -1061,6 +1959,107 @@ fn local_addr(config: &EndpointConfig, transport: Transport) -> SocketAddr {
     first
         .or(second)
         .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060))
+}
+
+/// Our Via for a request over `transport`, asking for rport (RFC 3581).
+fn our_via(config: &EndpointConfig, transport: Transport, branch: &str) -> Via {
+    let local = local_addr(config, transport);
+    let mut via = Via::new(
+        transport.as_str(),
+        &host_of(local.ip()),
+        Some(local.port()),
+        branch,
+    );
+    via.set_param("rport", None);
+    via
+}
+
+/// RFC 3261 §13.2.2.4: the ACK for a 2xx to `invite`, with the INVITE's CSeq number and
+/// credentials.
+fn ack_for_2xx(
+    config: &EndpointConfig,
+    dialog: &Dialog,
+    invite: &Request,
+    branch: &str,
+) -> Vec<u8> {
+    let via = our_via(config, dialog.peer().transport, branch);
+    let seq = invite.headers.cseq().map_or(dialog.local_seq(), |c| c.seq);
+    let mut ack = dialog.build_ack(seq, &via);
+    for name in ["Authorization", "Proxy-Authorization"] {
+        for v in invite.headers.get_all(name) {
+            ack.headers.push(name, v);
+        }
+    }
+    if !config.user_agent.is_empty() {
+        ack.headers.push("User-Agent", config.user_agent.as_str());
+    }
+    ack.to_bytes()
+}
+
+/// Whether two peers name the same transport path (for TCP, the same connection).
+fn same_path(a: Peer, b: Peer) -> bool {
+    match b.transport {
+        Transport::Tcp => a.transport == Transport::Tcp && a.conn == b.conn,
+        Transport::Udp => a.transport == Transport::Udp && a.addr == b.addr,
+    }
+}
+
+fn parse_uri(what: &str, text: &str) -> Result<Uri, SipError> {
+    Uri::parse(text.trim()).map_err(|e| SipError::InvalidArgument(format!("{what}: {e}")))
+}
+
+/// Extra headers from the call layer: token names the core does not write itself, values
+/// without line breaks.
+fn check_headers(headers: &[(String, String)]) -> Result<(), SipError> {
+    for (name, value) in headers {
+        let token = !name.is_empty()
+            && name.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+                    )
+            });
+        if !token {
+            return Err(SipError::InvalidArgument(format!("header name {name:?}")));
+        }
+        let canonical = crate::message::canonical_name(name).unwrap_or(name);
+        if CORE_HEADERS
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(canonical))
+        {
+            return Err(SipError::InvalidArgument(format!(
+                "header {name} is written by the endpoint"
+            )));
+        }
+        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(SipError::InvalidArgument(format!(
+                "header {name} has a line break"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A delta-seconds value (Expires), clamped to u32 (RFC 3261 §25.1: at least 2^32-1 accepted).
+fn parse_delta(text: &str) -> Option<u32> {
+    let t = text.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        t.parse::<u64>()
+            .map_or(u32::MAX, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+    )
+}
+
+/// The body when it is SDP (Content-Type application/sdp, or none) and not empty.
+fn sdp_body(headers: &Headers, body: &[u8]) -> Option<Vec<u8>> {
+    (!body.is_empty()
+        && headers
+            .content_type()
+            .is_none_or(|t| t == "application/sdp"))
+    .then(|| body.to_vec())
 }
 
 fn host_of(ip: IpAddr) -> String {

@@ -448,6 +448,8 @@ impl Sim {
                 SipEvent::Cancelled { .. } => "cancelled",
                 SipEvent::Ended { .. } => "ended",
                 SipEvent::Dtmf { .. } => "dtmf",
+                SipEvent::RemoteReinvite { .. } => "remote-reinvite",
+                _ => "other",
             })
             .collect()
     }
@@ -719,7 +721,8 @@ fn in_dialog_requests() {
         }]
     );
 
-    // Session refresh: re-INVITE gets 200 with the SDP we sent, no event; its ACK stops the 2xx.
+    // Session refresh: re-INVITE gets 200 with the SDP we sent and is reported; its ACK stops
+    // the 2xx.
     ep.handle_input(
         t0,
         peer,
@@ -728,7 +731,10 @@ fn in_dialog_requests() {
     let out = support::drain(&mut ep);
     assert_eq!(out.statuses(), vec![200]);
     assert_eq!(out.responses()[0].body, ANSWER);
-    assert!(out.events.is_empty());
+    assert_eq!(
+        out.events,
+        vec![SipEvent::RemoteReinvite { key, sdp: None }]
+    );
     ep.handle_input(
         t0,
         peer,

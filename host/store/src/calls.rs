@@ -12,7 +12,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use crate::{CallRecord, CallStatus, Direction, HangupBy, HangupReason, Store, StoreError, time};
 
 const CALL_COLUMNS: &str = "id, app_id, app_version, direction, from_party, to_party, status, \
-     hangup_by, hangup_reason, tm_create, tm_ringing, tm_progressing, tm_hangup, sip_call_id";
+     hangup_by, hangup_reason, tm_create, tm_ringing, tm_progressing, tm_hangup, sip_call_id, \
+     master_call_id";
 
 /// The newest-first sort key of finished calls; must match the `calls_history` index.
 const HISTORY_ORDER: &str = "COALESCE(tm_hangup, tm_create) DESC, tm_create DESC, id DESC";
@@ -57,6 +58,7 @@ fn call_from_row(row: &Row<'_>) -> rusqlite::Result<CallRecord> {
         tm_progressing: time::get_opt(row, 11)?,
         tm_hangup: time::get_opt(row, 12)?,
         sip_call_id: row.get(13)?,
+        master_call_id: row.get(14)?,
     })
 }
 
@@ -69,7 +71,7 @@ impl Store {
         self.conn().execute(
             &format!(
                 "INSERT INTO calls ({CALL_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT (id) DO UPDATE SET
                     app_id = excluded.app_id, app_version = excluded.app_version,
                     direction = excluded.direction, from_party = excluded.from_party,
@@ -77,7 +79,8 @@ impl Store {
                     hangup_by = excluded.hangup_by, hangup_reason = excluded.hangup_reason,
                     tm_create = excluded.tm_create, tm_ringing = excluded.tm_ringing,
                     tm_progressing = excluded.tm_progressing, tm_hangup = excluded.tm_hangup,
-                    sip_call_id = excluded.sip_call_id"
+                    sip_call_id = excluded.sip_call_id,
+                    master_call_id = excluded.master_call_id"
             ),
             params![
                 call.id,
@@ -94,6 +97,7 @@ impl Store {
                 time::opt_to_sql(call.tm_progressing.as_ref()),
                 time::opt_to_sql(call.tm_hangup.as_ref()),
                 call.sip_call_id,
+                call.master_call_id,
             ],
         )?;
         Ok(())
@@ -154,9 +158,21 @@ impl Store {
         Ok(calls)
     }
 
+    /// The ids of the legs `master` dialled (its chained calls), oldest first.
+    pub fn chained_call_ids(&self, master: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id FROM calls WHERE master_call_id = ?1 ORDER BY tm_create, id")?;
+        let ids = stmt
+            .query_map([master], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+
     /// Marks every call not yet ended as ended (by us, `failed`) at `now`; the server calls
-    /// this at start-up, when no call from an earlier run can still be live. Returns how
-    /// many calls it closed.
+    /// this at start-up, when no call from an earlier run can still be live. It also ends
+    /// open conferences and fails open recordings of that run. Returns how many calls it
+    /// closed.
     pub fn close_interrupted_calls(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let closed = self.conn().execute(
             "UPDATE calls SET status = 'hangup', hangup_by = 'local', hangup_reason = 'failed',
@@ -164,6 +180,14 @@ impl Store {
              WHERE status <> 'hangup'",
             [time::to_sql(&now)],
         )?;
+        let conferences = self.conn().execute(
+            "UPDATE conferences SET ended_at = ?1 WHERE ended_at IS NULL",
+            [time::to_sql(&now)],
+        )?;
+        if conferences > 0 {
+            tracing::warn!(conferences, "ended conferences interrupted by a restart");
+        }
+        self.fail_interrupted_recordings(now)?;
         if closed > 0 {
             tracing::warn!(closed, "closed calls interrupted by a restart");
         }

@@ -1,8 +1,10 @@
-//! pbx-store: the pbx's persistent state (apps, versions, numbers, audio files, call history)
-//! in one SQLite database plus blob files, all under one data directory.
+//! pbx-store: the pbx's persistent state (apps, versions, numbers, audio files, call and
+//! conference history, trunks, SIP users, recordings) in one SQLite database plus blob
+//! files, all under one data directory.
 //!
 //! Layout of the data directory: `pbx.sqlite3` (WAL mode), `components/<app_id>-v<n>.wasm`,
-//! `artifacts/<app_id>-v<n>.bin` (compiled code cache), `files/<file_id>`.
+//! `artifacts/<app_id>-v<n>.bin` (compiled code cache), `files/<file_id>`,
+//! `recordings/<rec_id>-<idx>.wav`.
 //!
 //! Invariants:
 //! - Only this crate knows SQL. Every public method is short and synchronous; callers on an
@@ -21,11 +23,15 @@
 mod apps;
 mod blob;
 mod calls;
+mod conferences;
 mod error;
 mod files;
 mod model;
+mod recordings;
 mod schema;
+mod sip_users;
 mod time;
+mod trunks;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,11 +40,22 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use conferences::ConferenceRecord;
 pub use error::StoreError;
 pub use model::{
-    App, CallRecord, CallStatus, Direction, FileMeta, HangupBy, HangupReason, NumberRoute, Route,
-    Version, validate_app_name, validate_number,
+    APP_PREFIX, App, CONFERENCE_PREFIX, CallRecord, CallStatus, Direction, FILE_PREFIX, FileMeta,
+    HangupBy, HangupReason, NumberRoute, RECORDING_PREFIX, RecordingStatus, RecordingTarget, Route,
+    SIP_USER_PREFIX, TRUNK_PREFIX, Version, is_id, new_id, validate_app_name, validate_number,
+    validate_phone_number, validate_sip_uri, validate_sip_username,
 };
+pub use recordings::{
+    MAX_RECORDING_METADATA, NewRecording, RecordedFile, Recording, RecordingFile, RecordingFilter,
+};
+pub use sip_users::{
+    DEFAULT_REALM, MAX_SIP_PASSWORD_CHARS, MIN_SIP_PASSWORD_CHARS, SipUser, digest_ha1,
+    validate_sip_password,
+};
+pub use trunks::{DEFAULT_TRUNK_PRIORITY, MAX_TRUNK_PRIORITY, NewTrunk, Trunk, TrunkPatch};
 
 /// Name of the database file inside the data directory.
 const DB_FILE: &str = "pbx.sqlite3";
@@ -48,6 +65,8 @@ const COMPONENTS_DIR: &str = "components";
 const ARTIFACTS_DIR: &str = "artifacts";
 /// Directory of uploaded audio files.
 const FILES_DIR: &str = "files";
+/// Directory of recording WAV files.
+const RECORDINGS_DIR: &str = "recordings";
 /// How long a statement waits for a lock held by another connection (e.g. a backup tool).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -85,7 +104,7 @@ impl Store {
             blob::TempBlob::write(&dir, b"")
                 .map_err(|e| data_dir_error(format!("not writable: {e}")))?,
         );
-        for sub in [COMPONENTS_DIR, ARTIFACTS_DIR, FILES_DIR] {
+        for sub in [COMPONENTS_DIR, ARTIFACTS_DIR, FILES_DIR, RECORDINGS_DIR] {
             let path = dir.join(sub);
             if !path.is_dir() {
                 fs::create_dir_all(&path)
@@ -154,6 +173,7 @@ mod tests {
         assert!(dir.join(DB_FILE).is_file());
         assert!(dir.join(COMPONENTS_DIR).is_dir());
         assert!(dir.join(FILES_DIR).is_dir());
+        assert!(dir.join(RECORDINGS_DIR).is_dir());
         drop(store);
         Store::open(&dir).unwrap();
     }

@@ -172,6 +172,34 @@ pub struct CallRecord {
     pub tm_hangup: Option<DateTime<Utc>>,
     /// The SIP Call-ID of the dialog, for matching with packet captures.
     pub sip_call_id: Option<String>,
+    /// The call whose session dialled this leg (VoIPBIN's master call); when the master
+    /// hangs up, its chained legs hang up. `None` for a session's first call.
+    #[serde(default)]
+    pub master_call_id: Option<String>,
+}
+
+/// What a recording captures (the WIT `record-target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingTarget {
+    /// One leg.
+    Call,
+    /// The bridge a leg is in: both parties.
+    Bridge,
+    /// A conference: every participant.
+    Conference,
+}
+
+/// Where a recording is in its life; `Ready` and `Failed` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingStatus {
+    /// The recorder is still writing.
+    Recording,
+    /// Finished; its files can be downloaded.
+    Ready,
+    /// The recorder failed or the server stopped under it; there are no files.
+    Failed,
 }
 
 /// Lets an enum of fixed strings be written to and read from SQL text columns.
@@ -230,6 +258,17 @@ string_enum!(HangupReason {
     Admin => "admin",
 });
 
+string_enum!(RecordingTarget {
+    Call => "call",
+    Bridge => "bridge",
+    Conference => "conference",
+});
+string_enum!(RecordingStatus {
+    Recording => "recording",
+    Ready => "ready",
+    Failed => "failed",
+});
+
 /// Checks an app name: 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
 pub fn validate_app_name(name: &str) -> Result<(), StoreError> {
     let ok = (1..=64).contains(&name.len())
@@ -258,6 +297,122 @@ pub fn validate_number(number: &str) -> Result<(), StoreError> {
         Err(StoreError::invalid(
             "number",
             "must be 1 to 32 characters of 0-9 A-Z a-z + * # . _ -",
+        ))
+    }
+}
+
+/// Checks a SIP or SIPS URI with a host (`sip:[user@]host[:port][;params][?headers]`,
+/// at most 256 printable ASCII characters); `field` names the argument in the error.
+pub fn validate_sip_uri(field: &'static str, uri: &str) -> Result<(), StoreError> {
+    sip_uri_problem(uri).map_or(Ok(()), |problem| Err(StoreError::invalid(field, problem)))
+}
+
+/// What is wrong with `uri` as a SIP URI, if anything.
+fn sip_uri_problem(uri: &str) -> Option<&'static str> {
+    if uri.is_empty() || uri.len() > 256 || !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Some("must be 1 to 256 printable ASCII characters without spaces");
+    }
+    let lower = uri.to_ascii_lowercase();
+    let rest = if lower.starts_with("sips:") {
+        &uri[5..]
+    } else if lower.starts_with("sip:") {
+        &uri[4..]
+    } else {
+        return Some("must start with sip: or sips:");
+    };
+    let end = rest.find([';', '?']).unwrap_or(rest.len());
+    let user_host = &rest[..end];
+    let host_port = match user_host.rsplit_once('@') {
+        Some(("", _)) => return Some("has an empty user part before @"),
+        Some((_, host_port)) => host_port,
+        None => user_host,
+    };
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        let Some((addr, after)) = v6.split_once(']') else {
+            return Some("has an unclosed [ in its host");
+        };
+        if addr.is_empty()
+            || !addr
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return Some("has a malformed IPv6 host");
+        }
+        match after {
+            "" => (addr, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (addr, Some(port)),
+                None => return Some("has text after its IPv6 host"),
+            },
+        }
+    } else {
+        match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    if host.is_empty() {
+        return Some("must name a host");
+    }
+    if !host_port.starts_with('[')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Some("has a host that is not a domain name or an IP address");
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Some("has a port that is not 1 to 65535");
+    }
+    None
+}
+
+/// Checks a SIP user name (`/v1/sip-users`, endpoint `user`): 1 to 64 characters of
+/// `A-Z a-z 0-9 . _ -`.
+pub fn validate_sip_username(username: &str) -> Result<(), StoreError> {
+    let ok = (1..=64).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            "username",
+            "must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+        ))
+    }
+}
+
+/// Checks a dialled phone number: an optional leading `+` and 1 to 32 digits.
+pub fn validate_phone_number(number: &str) -> Result<(), StoreError> {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    if (1..=32).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            "number",
+            "must be 1 to 32 digits with an optional leading +",
+        ))
+    }
+}
+
+/// Checks a display name that goes into a quoted SIP header value: 1 to 64 characters,
+/// no control characters, no `"` or `\`.
+pub(crate) fn validate_display_name(name: &str) -> Result<(), StoreError> {
+    let count = name.chars().count();
+    if (1..=64).contains(&count)
+        && !name
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            "display_name",
+            "must be 1 to 64 characters without control characters, \" or \\",
         ))
     }
 }
@@ -292,17 +447,25 @@ pub(crate) fn validate_content_type(content_type: &str) -> Result<(), StoreError
 }
 
 /// Prefix of app ids.
-pub(crate) const APP_PREFIX: &str = "app_";
+pub const APP_PREFIX: &str = "app_";
 /// Prefix of file ids.
-pub(crate) const FILE_PREFIX: &str = "file_";
+pub const FILE_PREFIX: &str = "file_";
+/// Prefix of trunk ids.
+pub const TRUNK_PREFIX: &str = "trk_";
+/// Prefix of SIP user ids.
+pub const SIP_USER_PREFIX: &str = "usr_";
+/// Prefix of recording ids.
+pub const RECORDING_PREFIX: &str = "rec_";
+/// Prefix of conference ids; the server names new conferences with `new_id(CONFERENCE_PREFIX)`.
+pub const CONFERENCE_PREFIX: &str = "cnf_";
 
-/// A new random id: `prefix` plus 16 lowercase hex digits.
-pub(crate) fn new_id(prefix: &str) -> String {
+/// A new random id: `prefix` plus 16 lowercase hex digits, so every id has one shape.
+pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{:016x}", rand::random::<u64>())
 }
 
 /// True when `id` is `prefix` plus exactly 16 lowercase hex digits (and so safe in a path).
-pub(crate) fn is_id(prefix: &str, id: &str) -> bool {
+pub fn is_id(prefix: &str, id: &str) -> bool {
     id.strip_prefix(prefix).is_some_and(|hex| {
         hex.len() == 16
             && hex

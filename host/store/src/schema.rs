@@ -10,9 +10,10 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::StoreError;
 
 /// `(version, SQL)`; versions count from 1 without gaps.
-const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE apps (
     id             TEXT PRIMARY KEY,
     name           TEXT NOT NULL UNIQUE,
@@ -78,7 +79,78 @@ CREATE INDEX calls_history
     WHERE status = 'hangup';
 CREATE INDEX calls_open ON calls(status) WHERE status <> 'hangup';
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+ALTER TABLE calls ADD COLUMN master_call_id TEXT;
+CREATE INDEX calls_by_master ON calls(master_call_id, tm_create)
+    WHERE master_call_id IS NOT NULL;
+
+CREATE TABLE trunks (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    proxy         TEXT NOT NULL,
+    username      TEXT,
+    password      TEXT,
+    caller_id     TEXT,
+    number_prefix TEXT,
+    strip_plus    INTEGER NOT NULL,
+    priority      INTEGER NOT NULL,
+    enabled       INTEGER NOT NULL,
+    created_at    TEXT NOT NULL
+) STRICT;
+CREATE INDEX trunks_by_priority ON trunks(priority, name);
+
+CREATE TABLE sip_users (
+    id           TEXT PRIMARY KEY,
+    username     TEXT NOT NULL UNIQUE,
+    display_name TEXT,
+    realm        TEXT NOT NULL,
+    ha1_md5      TEXT NOT NULL,
+    ha1_sha256   TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE conferences (
+    id         TEXT PRIMARY KEY,
+    app_id     TEXT,
+    name       TEXT,
+    created_at TEXT NOT NULL,
+    ended_at   TEXT
+) STRICT;
+CREATE INDEX conferences_by_time ON conferences(created_at DESC, id DESC);
+
+CREATE TABLE recordings (
+    id              TEXT PRIMARY KEY,
+    app_id          TEXT NOT NULL,
+    call_id         TEXT,
+    conference_id   TEXT,
+    target          TEXT NOT NULL,
+    per_participant INTEGER NOT NULL,
+    stereo          INTEGER NOT NULL,
+    metadata        TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    started_at      TEXT NOT NULL,
+    ended_at        TEXT,
+    duration_ms     INTEGER
+) STRICT;
+CREATE INDEX recordings_by_call ON recordings(call_id) WHERE call_id IS NOT NULL;
+CREATE INDEX recordings_by_conference ON recordings(conference_id)
+    WHERE conference_id IS NOT NULL;
+
+CREATE TABLE recording_files (
+    recording_id TEXT NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+    idx          INTEGER NOT NULL,
+    label        TEXT NOT NULL,
+    channels     INTEGER NOT NULL,
+    size         INTEGER NOT NULL,
+    path         TEXT NOT NULL,
+    PRIMARY KEY (recording_id, idx)
+) STRICT;
+"#,
+    ),
+];
 
 /// The newest schema version this build knows.
 pub(crate) fn latest() -> u32 {
@@ -118,6 +190,30 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_1_database_upgrades_keeping_its_calls() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0].1).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1);
+             INSERT INTO calls (id, direction, from_party, to_party, status, tm_create)
+             VALUES ('c1', 'inbound', 'a', 'b', 'hangup', '2024-01-01T00:00:00.000000000Z');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (id, master): (String, Option<String>) = conn
+            .query_row("SELECT id, master_call_id FROM calls", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((id.as_str(), master), ("c1", None));
+        let version: u32 = conn
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, latest());
+    }
 
     #[test]
     fn versions_are_dense_from_one() {

@@ -41,6 +41,7 @@ fn call(id: &str, created: i64, hangup: Option<i64>) -> CallRecord {
         tm_progressing: None,
         tm_hangup: hangup.map(t),
         sip_call_id: Some(format!("{id}@client")),
+        master_call_id: None,
     }
 }
 
@@ -327,7 +328,7 @@ fn call_record_json_shape() {
     assert_eq!(v["tm_progressing"], serde_json::Value::Null);
     assert_eq!(v["tm_create"], "2023-11-14T22:13:20.123456789Z");
     let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys.len(), 14, "{keys:?}");
+    assert_eq!(keys.len(), 15, "{keys:?}");
     let back: CallRecord = serde_json::from_value(v).unwrap();
     assert_eq!(back, c);
 }

@@ -1,11 +1,12 @@
 //! hello: the smallest useful call app.
 //!
 //! It answers, greets the caller, speaks back every key pressed ("You pressed 5"), and on
-//! `#` says "Goodbye" and hangs up once that has been spoken. Invariant: after `#` no other
+//! `#` says "Goodbye" and hangs up once that has been spoken. A call placed with
+//! `POST /v1/calls` is greeted when the called party answers. Invariant: after `#` no other
 //! key is spoken back, and the hangup waits for the goodbye's finished event (its media id).
 
 use pbx_sdk::log;
-use pbx_sdk::{App, Call, CallEnded, CallInfo, MediaFinished, MediaId};
+use pbx_sdk::{App, Call, CallEnded, CallInfo, Direction, MediaFinished, MediaId};
 
 /// Per-call state: the media id of the goodbye, once `#` was pressed.
 #[derive(Default)]
@@ -14,14 +15,20 @@ struct Hello {
 }
 
 impl App for Hello {
-    fn on_call_received(&mut self, call: Call, _info: &CallInfo) {
+    fn on_call_received(&mut self, call: Call, info: &CallInfo) {
+        if info.direction == Direction::Outbound {
+            // The pbx is dialing this leg; greet once it answers.
+            return;
+        }
         if let Err(e) = call.answer() {
             log::warn!("answer failed: {e}");
             return;
         }
-        if let Err(e) = call.say("Hello from pbx. Press any key.") {
-            log::warn!("greeting failed: {e}");
-        }
+        greet(&call);
+    }
+
+    fn on_call_answered(&mut self, call: Call) {
+        greet(&call);
     }
 
     fn on_dtmf(&mut self, call: Call, digit: &str) {
@@ -60,6 +67,12 @@ impl App for Hello {
     }
 }
 
+fn greet(call: &Call) {
+    if let Err(e) = call.say("Hello from pbx. Press any key.") {
+        log::warn!("greeting failed: {e}");
+    }
+}
+
 /// How a key is spoken: digits and letters as they are, `*` as "star".
 fn spoken(digit: &str) -> &str {
     match digit {
@@ -70,3 +83,45 @@ fn spoken(digit: &str) -> &str {
 }
 
 pbx_sdk::export_app!(Hello);
+
+#[cfg(test)]
+mod tests {
+    use pbx_sdk::testing::{self, call_info, finished};
+    use pbx_sdk::{App, Call};
+
+    use super::*;
+
+    #[test]
+    fn greets_echoes_keys_and_hangs_up_after_goodbye() {
+        let mut app = Hello::default();
+        let call = Call::from_id("leg-1");
+        app.on_call_received(call.clone(), &call_info("leg-1", "alice", "1000"));
+        app.on_dtmf(call.clone(), "5");
+        app.on_dtmf(call.clone(), "*");
+        app.on_dtmf(call.clone(), "#");
+        app.on_dtmf(call.clone(), "7");
+        assert_eq!(
+            testing::take_requests(),
+            [
+                "answer(leg-1)",
+                "say(leg-1, \"Hello from pbx. Press any key.\")",
+                "say(leg-1, \"You pressed 5\")",
+                "say(leg-1, \"You pressed star\")",
+                "say(leg-1, \"Goodbye\")",
+            ]
+        );
+        assert_eq!(
+            testing::take_logs(),
+            [
+                "info: received digit 5",
+                "info: received digit *",
+                "info: received digit #",
+                "info: received digit 7"
+            ]
+        );
+        app.on_say_finished(call.clone(), &finished(3));
+        assert!(testing::take_requests().is_empty());
+        app.on_say_finished(call, &finished(4));
+        assert_eq!(testing::take_requests(), ["hangup(leg-1)"]);
+    }
+}

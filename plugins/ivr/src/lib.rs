@@ -124,3 +124,67 @@ impl App for Ivr {
 }
 
 pbx_sdk::export_app!(Ivr);
+
+#[cfg(test)]
+mod tests {
+    use pbx_sdk::testing::{self, call_info, collected, finished};
+    use pbx_sdk::{App, Call, CollectEnd};
+
+    use super::*;
+
+    #[test]
+    fn a_key_stopping_the_menu_is_the_choice() {
+        let mut app = Ivr::default();
+        let call = Call::from_id("leg-1");
+        app.on_call_received(call.clone(), &call_info("leg-1", "alice", "2000"));
+        let mut stopped = finished(1);
+        stopped.played_completely = false;
+        stopped.digit = Some("2".into());
+        app.on_say_finished(call.clone(), &stopped);
+        assert_eq!(
+            testing::take_requests(),
+            [
+                "answer(leg-1)",
+                "say(leg-1, \"Press 1 for sales, 2 for support.\")",
+                "say(leg-1, \"Connecting you to support.\")",
+            ]
+        );
+        assert_eq!(
+            testing::take_logs(),
+            ["info: menu play 1", "info: menu choice 2"]
+        );
+        app.on_say_finished(call, &finished(2));
+        assert_eq!(testing::take_requests(), ["hangup(leg-1)"]);
+    }
+
+    #[test]
+    fn silence_plays_the_menu_three_times_then_says_goodbye() {
+        let mut app = Ivr::default();
+        let call = Call::from_id("leg-1");
+        app.on_call_received(call.clone(), &call_info("leg-1", "alice", "2000"));
+        for menu in 1..=3 {
+            app.on_say_finished(call.clone(), &finished(menu));
+            app.on_dtmf_collected(call.clone(), &collected("", CollectEnd::Timeout));
+        }
+        let requests = testing::take_requests();
+        assert_eq!(
+            requests
+                .iter()
+                .filter(|r| r.starts_with("collect-dtmf(leg-1, max 1, timeout 5000ms)"))
+                .count(),
+            3
+        );
+        assert_eq!(
+            requests.last().map(String::as_str),
+            Some("say(leg-1, \"Goodbye.\")")
+        );
+        assert_eq!(
+            testing::take_logs(),
+            [
+                "info: menu play 1",
+                "info: menu play 2",
+                "info: menu play 3"
+            ]
+        );
+    }
+}

@@ -1,88 +1,184 @@
-//! The call model: live calls, their actors, and the registry the admin API reads.
+//! The call model: live sessions and their legs, conferences, and the registries the admin
+//! API reads.
 //!
-//! Each call is one tokio task (`actor.rs`) that owns its app instance, RTP socket, player and
-//! digit collector, so a slow or failing call never blocks another. The registry holds a copy
-//! of each live call's record and its mailbox, and nothing else.
+//! Each call session is one tokio task (`session.rs`) that owns its app instance and every leg,
+//! bridge, conference, recording and timer of the session, so a slow or failing session never
+//! blocks another. The registries hold copies of each live leg's record and each live
+//! conference's view, with the owning session's mailbox, and nothing else.
 
-mod actor;
+mod conference;
+pub mod dialer;
+mod leg;
+mod recording;
+mod session;
 pub mod state;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
-use pbx_sip::{EndCause, IncomingCall};
+use pbx_media::pcm::Pcm;
+use pbx_sip::{CallKey, EndCause, IncomingCall};
 use pbx_store::CallRecord;
 use tokio::sync::mpsc;
 
 use crate::apps::AppCache;
 use crate::media_cache::MediaCache;
+use crate::registrar::Registrar;
 use crate::sip_shell::SipHandle;
 
-/// Messages a call actor receives.
+/// Messages a session actor receives.
 #[derive(Debug)]
 pub enum CallMsg {
-    /// The ACK for our 200 OK arrived.
-    Confirmed,
-    /// The caller cancelled before answer (the endpoint already sent 487).
-    Cancelled,
-    /// The SIP side of the call is over.
-    Ended(EndCause),
-    /// The SIP endpoint no longer knows the call.
-    SipGone,
-    /// A digit sent with SIP INFO.
-    SipDtmf(String),
-    /// The admin API asked the call to end.
-    AdminHangup,
+    /// Something happened on the SIP dialog (or dial attempt) `key`.
+    Sip { key: CallKey, msg: SipMsg },
+    /// The SIP endpoint no longer knows `key`.
+    SipGone { key: CallKey },
+    /// The admin API asked a leg to end.
+    AdminHangup { call: String },
+    /// The admin API asked a conference to end.
+    ConferenceHangup { conference: String },
     /// The server is shutting down.
     Shutdown,
 }
 
-/// How deep a call's mailbox is; SIP events for one call are few, so a full mailbox means the
-/// actor is stuck.
-const MAILBOX_DEPTH: usize = 64;
+/// What the SIP side reports about one dialog.
+#[derive(Debug)]
+pub enum SipMsg {
+    /// The ACK for our 200 OK arrived.
+    Confirmed,
+    /// The caller cancelled before answer (the endpoint already sent 487).
+    Cancelled,
+    /// The dialog is over.
+    Ended(EndCause),
+    /// A digit sent with SIP INFO.
+    Dtmf(String),
+    /// A dial attempt got 180 or 183.
+    Progress { status: u16, sdp: Option<Vec<u8>> },
+    /// A dial attempt was answered (the endpoint sent the ACK).
+    Answered { sdp: Option<Vec<u8>> },
+    /// A dial attempt failed with this final status.
+    Failed { status: u16 },
+    /// Our re-INVITE's outcome.
+    ReinviteDone { status: u16, sdp: Option<Vec<u8>> },
+    /// The far end re-INVITEd (the endpoint answered it).
+    RemoteReinvite { sdp: Option<Vec<u8>> },
+}
+
+/// How deep a session's mailbox is; SIP events for one session are few, so a full mailbox
+/// means the actor is stuck.
+const MAILBOX_DEPTH: usize = 256;
+
+pub use pbx_api::{ConferenceView, ParticipantView};
 
 struct LiveCall {
     record: CallRecord,
     mailbox: mpsc::Sender<CallMsg>,
 }
 
-/// Shared services and the registry of live calls.
+struct LiveConference {
+    view: ConferenceView,
+    mailbox: mpsc::Sender<CallMsg>,
+}
+
+/// Why an outbound call could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginateError {
+    /// The server is stopping or the SIP task is gone.
+    #[error("the server cannot place calls now")]
+    Unavailable,
+}
+
+/// Shared services and the registries of live legs and conferences.
 pub struct Calls {
     live: Mutex<HashMap<String, LiveCall>>,
+    conferences: Mutex<HashMap<String, LiveConference>>,
     pub(crate) store: Arc<pbx_store::Store>,
     pub(crate) apps: Arc<AppCache>,
     pub(crate) media: Arc<MediaCache>,
+    pub(crate) registrar: Arc<Registrar>,
     /// The address our RTP sockets bind to and SDP advertises.
     pub(crate) media_ip: IpAddr,
+    /// The host part of our From URIs.
+    pub(crate) sip_host: String,
+    sip: OnceLock<SipHandle>,
+    music: OnceLock<Arc<Pcm>>,
 }
 
 impl Calls {
-    /// Creates an empty registry over the server's services.
+    /// Creates empty registries over the server's services.
     pub fn new(
         store: Arc<pbx_store::Store>,
         apps: Arc<AppCache>,
         media: Arc<MediaCache>,
+        registrar: Arc<Registrar>,
         media_ip: IpAddr,
+        sip_host: String,
     ) -> Arc<Self> {
         Arc::new(Calls {
             live: Mutex::new(HashMap::new()),
+            conferences: Mutex::new(HashMap::new()),
             store,
             apps,
             media,
+            registrar,
             media_ip,
+            sip_host,
+            sip: OnceLock::new(),
+            music: OnceLock::new(),
         })
     }
 
-    /// Starts the actor for a new inbound call and returns its mailbox.
+    /// Gives the registry the SIP task's handle, for calls the API places.
+    pub fn set_sip(&self, sip: SipHandle) {
+        let _ = self.sip.set(sip);
+    }
+
+    /// The built-in music on hold, synthesised once.
+    pub(crate) fn music(&self) -> Arc<Pcm> {
+        self.music
+            .get_or_init(|| Arc::new(pbx_media::music::default_music(leg::RATE)))
+            .clone()
+    }
+
+    /// Starts the session for a new inbound call and returns its mailbox.
     pub fn spawn_inbound(
         self: &Arc<Self>,
         incoming: IncomingCall,
         sip: SipHandle,
     ) -> mpsc::Sender<CallMsg> {
         let (tx, rx) = mpsc::channel(MAILBOX_DEPTH);
-        actor::spawn(self.clone(), incoming, sip, tx.clone(), rx);
+        session::spawn(
+            self.clone(),
+            session::Start::Inbound(incoming),
+            sip,
+            tx.clone(),
+            rx,
+        );
         tx
+    }
+
+    /// Starts a session that dials `target` and runs the app for it (`POST /v1/calls`);
+    /// returns the new call's id.
+    pub fn originate(
+        self: &Arc<Self>,
+        app_id: String,
+        version: u32,
+        from: String,
+        target: pbx_plugin::Endpoint,
+        connect_timeout: Duration,
+    ) -> Result<String, OriginateError> {
+        let sip = self.sip.get().cloned().ok_or(OriginateError::Unavailable)?;
+        let (tx, rx) = mpsc::channel(MAILBOX_DEPTH);
+        let start = session::Start::Outbound {
+            app_id,
+            version,
+            from,
+            target,
+            connect_timeout,
+        };
+        Ok(session::spawn(self.clone(), start, sip, tx, rx))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveCall>> {
@@ -127,15 +223,63 @@ impl Calls {
     pub fn hangup(&self, id: &str) -> bool {
         let mailbox = self.lock().get(id).map(|c| c.mailbox.clone());
         match mailbox {
-            Some(mailbox) => mailbox.try_send(CallMsg::AdminHangup).is_ok(),
+            Some(mailbox) => mailbox
+                .try_send(CallMsg::AdminHangup {
+                    call: id.to_string(),
+                })
+                .is_ok(),
             None => false,
         }
     }
 
-    /// Tells every live call that the server is stopping.
+    /// Tells every live session that the server is stopping.
     pub fn shutdown_all(&self) {
         for live in self.lock().values() {
             let _ = live.mailbox.try_send(CallMsg::Shutdown);
+        }
+    }
+
+    fn conferences_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveConference>> {
+        self.conferences
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn publish_conference(&self, view: ConferenceView, mailbox: mpsc::Sender<CallMsg>) {
+        self.conferences_lock()
+            .insert(view.id.clone(), LiveConference { view, mailbox });
+    }
+
+    pub(crate) fn unregister_conference(&self, id: &str) {
+        self.conferences_lock().remove(id);
+    }
+
+    /// Every live conference, oldest first.
+    pub fn conferences(&self) -> Vec<ConferenceView> {
+        let mut list: Vec<ConferenceView> = self
+            .conferences_lock()
+            .values()
+            .map(|c| c.view.clone())
+            .collect();
+        list.sort_by_key(|c| c.created_at);
+        list
+    }
+
+    /// One live conference.
+    pub fn conference(&self, id: &str) -> Option<ConferenceView> {
+        self.conferences_lock().get(id).map(|c| c.view.clone())
+    }
+
+    /// Asks a live conference to end; false when there is no such conference.
+    pub fn hangup_conference(&self, id: &str) -> bool {
+        let mailbox = self.conferences_lock().get(id).map(|c| c.mailbox.clone());
+        match mailbox {
+            Some(mailbox) => mailbox
+                .try_send(CallMsg::ConferenceHangup {
+                    conference: id.to_string(),
+                })
+                .is_ok(),
+            None => false,
         }
     }
 }

@@ -64,6 +64,14 @@ impl CallState {
         }
     }
 
+    /// A new outbound leg, created when we start dialing it.
+    pub fn outbound(now: DateTime<Utc>) -> Self {
+        CallState {
+            status: CallStatus::Dialing,
+            ..CallState::inbound(now)
+        }
+    }
+
     /// True once the call reached `hangup`.
     pub fn is_over(&self) -> bool {
         self.status == CallStatus::Hangup

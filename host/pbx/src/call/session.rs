@@ -1,0 +1,2692 @@
+//! One call session's actor: the task that owns the app instance and every leg, bridge,
+//! conference, recording and timer of the session.
+//!
+//! Invariants: the actor is the only owner of its instance, sockets, players, mixers and
+//! recorders, so media needs no locks; app events are delivered one at a time, in order, and
+//! the actions an event returns are carried out before the next event; each leg gets
+//! `on-call-finished` exactly once, as its last event; when the session's first (master) leg
+//! ends, every other leg is hung up; the session ends when its last leg has ended, and every
+//! leg is written to history and leaves the registry on every path.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io::BufWriter;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use chrono::Utc;
+use pbx_media::collect::{CollectOpts, Collected};
+use pbx_media::dtmf::Digit;
+use pbx_media::pcm::Pcm;
+use pbx_media::player::{MediaKind, PlayOpts, PlayerEvent};
+use pbx_media::recorder::WavRecorder;
+use pbx_media::session::{MediaEvent, RawInput, RtpSession, SessionConfig};
+use pbx_plugin::{
+    Action, AppError, AppInstance, DialOptions, Endpoint, Event, GroupStage, LegPhase,
+    MuteDirection, RecordTarget, RingStrategy,
+};
+use pbx_sip::{CallKey, EndCause, IncomingCall, OutgoingCall, Peer, Transport};
+use pbx_store::CallRecord;
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::conference::Conference;
+use super::dialer::{Dialer, DialerOutput, Member, Stage, Strategy, Target};
+use super::leg::{
+    Attach, DialParams, FRAME, Leg, LegDirection, LegMedia, MusicLoop, PendingMedia, RATE,
+    TransferRole,
+};
+use super::recording::{RecFile, Recording};
+use super::state::{CallState, Ending, HangupBy, HangupReason, reason_for_reject_status};
+use super::{CallMsg, Calls, ConferenceView, ParticipantView, SipMsg};
+use crate::sip_shell::{SipCommand, SipHandle};
+
+/// How long we wait for the SIP side to confirm our BYE before we give up on it.
+const BYE_GRACE: Duration = Duration::from_secs(40);
+/// The ring time of a dial whose options say 0.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The ring time of a group stage whose options say 0.
+const DEFAULT_STAGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Who a clip being produced is for.
+#[derive(Debug, Clone)]
+enum ClipOwner {
+    Leg(String),
+    Conference(String),
+}
+
+type ClipResult = (ClipOwner, u64, Result<Arc<Pcm>, String>);
+
+/// How the session was started.
+pub(crate) enum Start {
+    /// A caller reached us.
+    Inbound(IncomingCall),
+    /// `POST /v1/calls`: dial `target` and run `app_id` for it.
+    Outbound {
+        app_id: String,
+        version: u32,
+        from: String,
+        target: Endpoint,
+        connect_timeout: Duration,
+    },
+}
+
+pub(crate) fn spawn(
+    calls: Arc<Calls>,
+    start: Start,
+    sip: SipHandle,
+    mailbox_tx: mpsc::Sender<CallMsg>,
+    mailbox: mpsc::Receiver<CallMsg>,
+) -> String {
+    let id = pbx_plugin::new_leg_id();
+    let span = info_span!("call", call_id = %id);
+    if let Start::Outbound {
+        app_id,
+        version,
+        from,
+        target,
+        ..
+    } = &start
+    {
+        // Registered before the task runs, so `POST /v1/calls` answers with the live call.
+        calls.register(
+            outbound_record(
+                &id,
+                None,
+                Some(app_id.clone()),
+                Some(*version),
+                from,
+                target,
+            ),
+            mailbox_tx.clone(),
+        );
+    }
+    let (media_tx, media_rx) = mpsc::channel(64);
+    let session = Session {
+        calls,
+        sip,
+        master: id.clone(),
+        app_id: None,
+        app_version: None,
+        app: None,
+        app_failed: false,
+        mailbox,
+        mailbox_tx,
+        legs: Vec::new(),
+        conferences: Vec::new(),
+        recordings: Vec::new(),
+        timers: Vec::new(),
+        events: VecDeque::new(),
+        media_tx,
+        media_rx,
+        rr: 0,
+    };
+    tokio::spawn(session.run(id.clone(), start).instrument(span));
+    id
+}
+
+struct Session {
+    calls: Arc<Calls>,
+    sip: SipHandle,
+    /// The first leg's id: when it ends, every other leg is hung up.
+    master: String,
+    app_id: Option<String>,
+    app_version: Option<u32>,
+    app: Option<AppInstance>,
+    /// Set after the app trapped: no more events reach it.
+    app_failed: bool,
+    mailbox: mpsc::Receiver<CallMsg>,
+    mailbox_tx: mpsc::Sender<CallMsg>,
+    legs: Vec<Leg>,
+    conferences: Vec<Conference>,
+    recordings: Vec<Recording>,
+    /// (when, id, tag), unordered; few per session.
+    timers: Vec<(Instant, u64, String)>,
+    events: VecDeque<Event>,
+    media_tx: mpsc::Sender<ClipResult>,
+    media_rx: mpsc::Receiver<ClipResult>,
+    /// Round-robin start for polling the legs' sockets, so no leg starves the others.
+    rr: usize,
+}
+
+fn ending(by: HangupBy, reason: HangupReason, sip_status: Option<u16>) -> Ending {
+    Ending {
+        by,
+        reason,
+        sip_status,
+    }
+}
+
+impl Session {
+    async fn run(mut self, id: String, start: Start) {
+        match start {
+            Start::Inbound(incoming) => self.start_inbound(id, incoming).await,
+            Start::Outbound {
+                app_id,
+                version,
+                from,
+                target,
+                connect_timeout,
+            } => {
+                self.start_outbound(id, app_id, version, from, target, connect_timeout)
+                    .await
+            }
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut buf = vec![0u8; 2048];
+        loop {
+            self.deliver_events().await;
+            if self.legs.iter().all(Leg::is_over) && self.events.is_empty() {
+                break;
+            }
+            let media_live = self.legs.iter().any(Leg::has_media);
+            let deadline = self.next_deadline();
+            let rr = self.rr;
+            tokio::select! {
+                msg = self.mailbox.recv() => match msg {
+                    Some(msg) => self.handle_msg(msg).await,
+                    None => self.end_all(ending(HangupBy::Local, HangupReason::Failed, None)).await,
+                },
+                received = recv_any(&self.legs, rr, &mut buf) => {
+                    self.rr = self.rr.wrapping_add(1);
+                    if let Some((idx, len, from)) = received {
+                        self.handle_rtp(idx, from, &buf[..len]);
+                    }
+                },
+                _ = tick.tick(), if media_live => self.tick(),
+                Some((owner, id, result)) = self.media_rx.recv() => self.media_ready(owner, id, result),
+                () = sleep_until(deadline), if deadline.is_some() => self.handle_timeouts().await,
+            }
+        }
+        self.finish_session().await;
+    }
+
+    // ----- starting -------------------------------------------------------------------------
+
+    async fn start_inbound(&mut self, id: String, incoming: IncomingCall) {
+        let now = Utc::now();
+        let record = CallRecord {
+            id: id.clone(),
+            app_id: None,
+            app_version: None,
+            direction: pbx_store::Direction::Inbound,
+            from: incoming
+                .from_user
+                .clone()
+                .unwrap_or(incoming.from_uri.clone()),
+            to: incoming.to_user.clone().unwrap_or_default(),
+            status: pbx_store::CallStatus::Ringing,
+            hangup_by: None,
+            hangup_reason: None,
+            tm_create: now,
+            tm_ringing: None,
+            tm_progressing: None,
+            tm_hangup: None,
+            sip_call_id: Some(incoming.call_id.clone()),
+            master_call_id: None,
+        };
+        let mut leg = Leg::new(
+            id.clone(),
+            LegDirection::Inbound,
+            record,
+            CallState::inbound(now),
+        );
+        leg.key = Some(incoming.key);
+        self.calls
+            .register(leg.record.clone(), self.mailbox_tx.clone());
+        self.legs.push(leg);
+        self.persist(0);
+        if let Err(end) = self.setup_inbound(&incoming).await {
+            self.finish_leg(0, end).await;
+        }
+    }
+
+    /// Routes the call, negotiates media, rings and starts the app; an `Err` is how it ended.
+    async fn setup_inbound(&mut self, incoming: &IncomingCall) -> Result<(), Ending> {
+        let number = incoming.to_user.clone().unwrap_or_default();
+        let route = match self.calls.store.route(&number) {
+            Ok(Some(route)) => route,
+            Ok(None) => {
+                info!("no app for the dialled number; 404");
+                return Err(self.reject(0, 404, Some("Not Found")).await);
+            }
+            Err(err) => {
+                warn!(%err, "routing lookup failed");
+                return Err(self.reject(0, 500, Some("Routing Failure")).await);
+            }
+        };
+        self.legs[0].record.app_id = Some(route.app_id.clone());
+        self.legs[0].record.app_version = Some(route.version);
+        self.app_id = Some(route.app_id.clone());
+        self.app_version = Some(route.version);
+
+        let Some(offer) = incoming
+            .sdp
+            .as_deref()
+            .and_then(|sdp| std::str::from_utf8(sdp).ok())
+        else {
+            info!("INVITE without SDP offer is not supported yet; 488");
+            return Err(self.reject(0, 488, Some("SDP Offer Required")).await);
+        };
+        let (socket, local) = match self.bind_rtp().await {
+            Some(bound) => bound,
+            None => return Err(self.reject(0, 503, Some("No Media Port")).await),
+        };
+        let session_id: u64 = rand::random::<u32>().into();
+        let negotiated = match pbx_media::sdp::negotiate(offer, local, session_id) {
+            Ok(negotiated) => negotiated,
+            Err(err) => {
+                info!(%err, "SDP negotiation failed; 488");
+                return Err(self.reject(0, 488, None).await);
+            }
+        };
+        let session = rtp_session(&negotiated);
+        self.legs[0].media = Some(LegMedia {
+            socket,
+            local,
+            session: Some(session),
+            local_sdp: negotiated.answer_sdp.clone(),
+            negotiated: Some(negotiated),
+            sdp_version: 0,
+            session_id,
+        });
+
+        self.respond(0, 180, None, None).await;
+        self.legs[0].state.ringing(Utc::now());
+        self.sync_record(0);
+
+        if let Err(end) = self.load_app(&route.app_id, route.version, false).await {
+            return Err(self.fail_app_start(0, end).await);
+        }
+        let info = pbx_plugin::CallInfo {
+            id: self.legs[0].id.clone(),
+            direction: pbx_plugin::Direction::Inbound,
+            from: self.legs[0].record.from.clone(),
+            to: self.legs[0].record.to.clone(),
+            caller_name: incoming.from_display.clone(),
+            config: Vec::new(),
+        };
+        self.sync_phases();
+        self.events.push_back(Event::CallReceived(info));
+        Ok(())
+    }
+
+    async fn start_outbound(
+        &mut self,
+        id: String,
+        app_id: String,
+        version: u32,
+        from: String,
+        target: Endpoint,
+        connect_timeout: Duration,
+    ) {
+        self.app_id = Some(app_id.clone());
+        self.app_version = Some(version);
+        let to = endpoint_label(&target);
+        let idx = self.new_outbound_leg(id.clone(), from.clone(), to.clone());
+        if self.load_app(&app_id, version, true).await.is_err() {
+            let end = ending(HangupBy::Local, HangupReason::AppError, None);
+            self.finish_leg(idx, end).await;
+            return;
+        }
+        let info = pbx_plugin::CallInfo {
+            id: id.clone(),
+            direction: pbx_plugin::Direction::Outbound,
+            from: from.clone(),
+            to,
+            caller_name: None,
+            config: Vec::new(),
+        };
+        self.sync_phases();
+        self.events.push_back(Event::CallReceived(info));
+        let stages = vec![Stage {
+            members: vec![self.member_for(&target)],
+            strategy: Strategy::RingAll,
+            timeout: connect_timeout,
+        }];
+        let params = DialParams {
+            from_user: from,
+            from_display: None,
+            headers: Vec::new(),
+        };
+        self.start_dial(idx, stages, params).await;
+    }
+
+    async fn load_app(&mut self, app_id: &str, version: u32, outbound: bool) -> Result<(), ()> {
+        let compiled = match self.calls.apps.get_async(app_id, version).await {
+            Ok(compiled) => compiled,
+            Err(err) => {
+                warn!(app_id, version, error = %format!("{err:#}"), "cannot load app");
+                return Err(());
+            }
+        };
+        let files = self.calls.store.clone();
+        let trunks = self.calls.store.clone();
+        // Users are not checked here: an unknown or unregistered user is a member that
+        // fails at dial time, so one stale name does not refuse a whole group.
+        let mut context = pbx_plugin::CallContext::new(self.master.clone(), app_id.to_string())
+            .with_files(Arc::new(move |id: &str| {
+                files.file_exists(id).unwrap_or(false)
+            }))
+            .with_trunks(Arc::new(move |name: &str| {
+                trunks.trunk_by_name(name).ok().flatten().is_some()
+            }));
+        if outbound {
+            context = context.outbound();
+        }
+        match self
+            .calls
+            .apps
+            .runtime()
+            .instantiate(&compiled, context)
+            .await
+        {
+            Ok(instance) => {
+                self.app = Some(instance);
+                Ok(())
+            }
+            Err(err) => {
+                warn!(error = %err, "cannot instantiate app");
+                Err(())
+            }
+        }
+    }
+
+    async fn bind_rtp(&mut self) -> Option<(UdpSocket, SocketAddr)> {
+        bind_rtp(self.calls.media_ip).await
+    }
+}
+
+/// The history record of a new outbound leg, in `dialing`.
+fn outbound_record(
+    id: &str,
+    master: Option<String>,
+    app_id: Option<String>,
+    app_version: Option<u32>,
+    from: &str,
+    target: &Endpoint,
+) -> CallRecord {
+    CallRecord {
+        id: id.to_string(),
+        app_id,
+        app_version,
+        direction: pbx_store::Direction::Outbound,
+        from: from.to_string(),
+        to: endpoint_label(target),
+        status: pbx_store::CallStatus::Dialing,
+        hangup_by: None,
+        hangup_reason: None,
+        tm_create: Utc::now(),
+        tm_ringing: None,
+        tm_progressing: None,
+        tm_hangup: None,
+        sip_call_id: None,
+        master_call_id: master,
+    }
+}
+
+/// Frames of incoming audio buffered per leg (60 ms) before it is mixed or bridged.
+const JITTER_DEPTH: usize = 3;
+
+/// A leg's RTP session over what SDP negotiated, with a jitter buffer for its input.
+fn rtp_session(negotiated: &pbx_media::sdp::Negotiated) -> RtpSession {
+    let mut config = SessionConfig::from_negotiated(negotiated, rand::random());
+    config.jitter_depth = Some(JITTER_DEPTH);
+    RtpSession::new(config)
+}
+
+/// Binds a leg's RTP socket on an ephemeral port.
+async fn bind_rtp(ip: std::net::IpAddr) -> Option<(UdpSocket, SocketAddr)> {
+    {
+        let socket = match UdpSocket::bind((ip, 0)).await {
+            Ok(socket) => socket,
+            Err(err) => {
+                warn!(%err, "cannot bind an RTP socket");
+                return None;
+            }
+        };
+        match socket.local_addr() {
+            Ok(local) => Some((socket, local)),
+            Err(err) => {
+                warn!(%err, "RTP socket has no address");
+                None
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Adds an outbound leg in `dialing`, registered and in history.
+    fn new_outbound_leg(&mut self, id: String, from: String, to: String) -> usize {
+        let now = Utc::now();
+        let master = (id != self.master).then(|| self.master.clone());
+        let mut record = outbound_record(
+            &id,
+            master,
+            self.app_id.clone(),
+            self.app_version,
+            &from,
+            &Endpoint::SipUri(String::new()),
+        );
+        record.to = to;
+        let leg = Leg::new(id, LegDirection::Outbound, record, CallState::outbound(now));
+        self.calls
+            .register(leg.record.clone(), self.mailbox_tx.clone());
+        self.legs.push(leg);
+        let idx = self.legs.len() - 1;
+        self.persist(idx);
+        idx
+    }
+
+    // ----- dialing --------------------------------------------------------------------------
+
+    /// Expands an endpoint into the SIP targets a dial tries.
+    fn member_for(&self, endpoint: &Endpoint) -> Member {
+        match endpoint {
+            Endpoint::SipUri(uri) => Member::Parallel(vec![Target {
+                request_uri: uri.clone(),
+                label: uri.clone(),
+                trunk: None,
+            }]),
+            Endpoint::User(name) => {
+                let contacts = self.calls.registrar.contacts(name);
+                if contacts.is_empty() {
+                    debug!(user = %name, "user has no registered contact");
+                    Member::Unreachable(HangupReason::Failed)
+                } else {
+                    Member::Parallel(
+                        contacts
+                            .into_iter()
+                            .map(|contact| Target {
+                                request_uri: contact,
+                                label: format!("user:{name}"),
+                                trunk: None,
+                            })
+                            .collect(),
+                    )
+                }
+            }
+            Endpoint::Phone { number, trunk } => {
+                let trunks = match self.calls.store.trunks_for_dial(trunk.as_deref()) {
+                    Ok(trunks) => trunks,
+                    Err(err) => {
+                        warn!(%err, "cannot read trunks");
+                        Vec::new()
+                    }
+                };
+                if trunks.is_empty() {
+                    return Member::Unreachable(HangupReason::Failed);
+                }
+                Member::Failover(
+                    trunks
+                        .iter()
+                        .filter_map(|t| {
+                            let uri = trunk_request_uri(t, number)?;
+                            Some(Target {
+                                request_uri: uri,
+                                label: number.clone(),
+                                trunk: Some(t.name.clone()),
+                            })
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// Binds the leg's RTP socket and starts its dialer.
+    async fn start_dial(&mut self, idx: usize, stages: Vec<Stage>, params: DialParams) {
+        let Some((socket, local)) = self.bind_rtp().await else {
+            let end = ending(HangupBy::Local, HangupReason::Failed, Some(503));
+            self.finish_leg(idx, end).await;
+            return;
+        };
+        let session_id: u64 = rand::random::<u32>().into();
+        let offer = pbx_media::sdp::offer(local, session_id);
+        let leg = &mut self.legs[idx];
+        leg.media = Some(LegMedia {
+            socket,
+            local,
+            session: None,
+            negotiated: None,
+            local_sdp: offer,
+            sdp_version: 0,
+            session_id,
+        });
+        leg.dial = Some(params);
+        let mut dialer = Dialer::new(stages);
+        dialer.start(Instant::now().into_std());
+        leg.dialer = Some(dialer);
+        self.drive_dialer(idx).await;
+    }
+
+    /// Carries out what the leg's dialer asks for.
+    async fn drive_dialer(&mut self, idx: usize) {
+        loop {
+            let Some(output) = self.legs[idx].dialer.as_mut().and_then(Dialer::poll_output) else {
+                return;
+            };
+            match output {
+                DialerOutput::Start { attempt, target } => {
+                    match self.send_invite(idx, &target).await {
+                        Ok(key) => self.legs[idx].attempts.push((attempt, key)),
+                        Err(err) => {
+                            info!(target = %target.request_uri, %err, "cannot dial");
+                            let now = Instant::now().into_std();
+                            if let Some(d) = self.legs[idx].dialer.as_mut() {
+                                d.on_failed(now, attempt, 503);
+                            }
+                        }
+                    }
+                }
+                DialerOutput::Cancel { attempt } => {
+                    if let Some(pos) = self.legs[idx]
+                        .attempts
+                        .iter()
+                        .position(|(a, _)| *a == attempt)
+                    {
+                        let (_, key) = self.legs[idx].attempts.remove(pos);
+                        self.sip.send(SipCommand::Hangup { key }).await;
+                    }
+                }
+                DialerOutput::Answered { .. } => {}
+                DialerOutput::Failed { reason, status } => {
+                    let by = match reason {
+                        HangupReason::Noanswer | HangupReason::Cancel => HangupBy::Local,
+                        _ => HangupBy::Remote,
+                    };
+                    info!(reason = reason.as_str(), ?status, "dial failed");
+                    Box::pin(self.finish_leg(idx, ending(by, reason, status))).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn send_invite(&mut self, idx: usize, target: &Target) -> Result<CallKey, String> {
+        let uri = pbx_sip::Uri::parse(&target.request_uri)
+            .map_err(|err| format!("bad URI {}: {err:?}", target.request_uri))?;
+        let ip = uri
+            .host_ip()
+            .ok_or_else(|| format!("{} has no IP address host", target.request_uri))?;
+        let transport = match uri.param("transport") {
+            Some(Some(t)) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+            _ => Transport::Udp,
+        };
+        let destination = Peer {
+            transport,
+            addr: SocketAddr::new(ip, uri.port().unwrap_or(5060)),
+            conn: None,
+        };
+        let trunk = match &target.trunk {
+            Some(name) => self
+                .calls
+                .store
+                .trunks_for_dial(Some(name))
+                .ok()
+                .and_then(|t| t.into_iter().next()),
+            None => None,
+        };
+        let leg = &self.legs[idx];
+        let params = leg.dial.clone().unwrap_or(DialParams {
+            from_user: "pbx".into(),
+            from_display: None,
+            headers: Vec::new(),
+        });
+        let from_user = trunk
+            .as_ref()
+            .and_then(|t| t.caller_id.clone())
+            .unwrap_or(params.from_user);
+        let credentials = trunk.as_ref().and_then(|t| {
+            Some(pbx_sip::Credentials {
+                username: t.username.clone()?,
+                password: t.password.clone()?,
+            })
+        });
+        let sdp = leg.media.as_ref().map(|m| m.local_sdp.clone().into_bytes());
+        let call = OutgoingCall {
+            request_uri: target.request_uri.clone(),
+            destination,
+            from_uri: format!("sip:{}@{}", from_user, self.calls.sip_host),
+            from_display: params.from_display,
+            to_uri: uri.without_params().as_str().to_string(),
+            headers: params.headers,
+            sdp,
+            credentials,
+        };
+        let (reply, answer) = oneshot::channel();
+        self.sip
+            .send(SipCommand::Invite {
+                call: Box::new(call),
+                mailbox: self.mailbox_tx.clone(),
+                reply,
+            })
+            .await;
+        answer
+            .await
+            .map_err(|_| "the SIP task is gone".to_string())?
+    }
+
+    // ----- messages -------------------------------------------------------------------------
+
+    fn leg_by_key(&self, key: CallKey) -> Option<(usize, Option<u32>)> {
+        self.legs.iter().enumerate().find_map(|(i, leg)| {
+            if leg.key == Some(key) {
+                return Some((i, None));
+            }
+            leg.attempts
+                .iter()
+                .find(|(_, k)| *k == key)
+                .map(|(a, _)| (i, Some(*a)))
+        })
+    }
+
+    fn leg_index(&self, id: &str) -> Option<usize> {
+        self.legs.iter().position(|l| l.id == id)
+    }
+
+    async fn handle_msg(&mut self, msg: CallMsg) {
+        match msg {
+            CallMsg::Sip { key, msg } => self.handle_sip(key, msg).await,
+            CallMsg::SipGone { key } => {
+                if let Some((idx, attempt)) = self.leg_by_key(key) {
+                    match attempt {
+                        Some(attempt) => self.attempt_failed(idx, attempt, 503).await,
+                        None => {
+                            let end = ending(HangupBy::Local, HangupReason::Failed, None);
+                            self.finish_leg(idx, end).await;
+                        }
+                    }
+                }
+            }
+            CallMsg::AdminHangup { call } => {
+                if let Some(idx) = self.leg_index(&call) {
+                    info!(leg = %call, "ending leg on the admin's request");
+                    let end = ending(HangupBy::Local, HangupReason::Admin, None);
+                    self.end_leg(idx, end).await;
+                }
+            }
+            CallMsg::ConferenceHangup { conference } => {
+                self.hangup_conference(&conference, HangupReason::Admin)
+                    .await;
+            }
+            CallMsg::Shutdown => {
+                info!("ending session: the server is stopping");
+                self.end_all(ending(HangupBy::Local, HangupReason::Admin, None))
+                    .await;
+            }
+        }
+    }
+
+    async fn handle_sip(&mut self, key: CallKey, msg: SipMsg) {
+        let Some((idx, attempt)) = self.leg_by_key(key) else {
+            debug!(?key, "SIP event for no leg");
+            return;
+        };
+        if self.legs[idx].is_over() {
+            return;
+        }
+        match msg {
+            SipMsg::Confirmed => debug!("ACK received"),
+            SipMsg::Cancelled => {
+                self.legs[idx].state.canceling();
+                let end = ending(HangupBy::Remote, HangupReason::Cancel, Some(487));
+                self.finish_leg(idx, end).await;
+            }
+            SipMsg::Ended(cause) => {
+                let end = match cause {
+                    EndCause::RemoteBye => ending(HangupBy::Remote, HangupReason::Normal, None),
+                    EndCause::LocalByeDone { .. } => {
+                        ending(HangupBy::Local, HangupReason::Normal, None)
+                    }
+                    EndCause::AckTimeout => ending(HangupBy::Local, HangupReason::Timeout, None),
+                    other => {
+                        debug!(?other, "SIP side ended");
+                        ending(HangupBy::Local, HangupReason::Failed, None)
+                    }
+                };
+                self.finish_leg(idx, end).await;
+            }
+            SipMsg::Dtmf(digit) => match Digit::parse(&digit) {
+                Some(digit) => self.digit(idx, digit),
+                None => debug!(%digit, "ignoring an unknown SIP INFO digit"),
+            },
+            SipMsg::Progress { status, sdp } => {
+                self.legs[idx].state.ringing(Utc::now());
+                self.sync_record(idx);
+                if let Some(sdp) = sdp {
+                    self.apply_remote_sdp(idx, &sdp);
+                }
+                let leg = &mut self.legs[idx];
+                if status == 180 && !leg.told_ringing {
+                    leg.told_ringing = true;
+                    let call = leg.id.clone();
+                    self.events.push_back(Event::CallRinging { call });
+                }
+                if self.legs[idx].flowing && !self.legs[idx].told_early {
+                    self.legs[idx].told_early = true;
+                    let call = self.legs[idx].id.clone();
+                    self.events.push_back(Event::CallEarlyMedia { call });
+                    // Dial-and-connect: the caller hears this leg's early media.
+                    if let Some(caller) = self.legs[idx].answer_on_answer.clone()
+                        && let Some(c) = self.leg_index(&caller)
+                    {
+                        self.early_media(c).await;
+                        self.bridge(c, idx);
+                    }
+                }
+            }
+            SipMsg::Answered { sdp } => {
+                let Some(attempt) = attempt else { return };
+                if let Some(d) = self.legs[idx].dialer.as_mut() {
+                    d.on_answered(attempt);
+                }
+                self.legs[idx].key = Some(key);
+                self.legs[idx].attempts.retain(|(a, _)| *a != attempt);
+                self.drive_dialer(idx).await;
+                if let Some(sdp) = sdp {
+                    self.apply_remote_sdp(idx, &sdp);
+                }
+                let leg = &mut self.legs[idx];
+                leg.flowing = leg.media.as_ref().is_some_and(|m| m.session.is_some());
+                leg.state.answered(Utc::now());
+                leg.dialer = None;
+                info!(leg = %leg.id, "answered");
+                self.sync_record(idx);
+                let call = self.legs[idx].id.clone();
+                self.events
+                    .push_back(Event::CallAnswered { call: call.clone() });
+                if let Some(caller) = self.legs[idx].answer_on_answer.take()
+                    && let Some(c) = self.leg_index(&caller)
+                {
+                    self.answer(c).await;
+                    self.bridge(c, idx);
+                }
+                if let Some(other) = self.legs[idx].connect_on_answer.take()
+                    && let Some(o) = self.leg_index(&other)
+                    && !self.legs[o].is_over()
+                {
+                    self.legs[o].music = None;
+                    self.bridge(o, idx);
+                }
+            }
+            SipMsg::Failed { status } => {
+                if let Some(attempt) = attempt {
+                    self.attempt_failed(idx, attempt, status).await;
+                }
+            }
+            SipMsg::ReinviteDone { status, .. } => {
+                debug!(status, "re-INVITE done");
+            }
+            SipMsg::RemoteReinvite { sdp } => {
+                if let Some(sdp) = sdp {
+                    self.apply_remote_sdp(idx, &sdp);
+                }
+            }
+        }
+    }
+
+    async fn attempt_failed(&mut self, idx: usize, attempt: u32, status: u16) {
+        self.legs[idx].attempts.retain(|(a, _)| *a != attempt);
+        let now = Instant::now().into_std();
+        if let Some(d) = self.legs[idx].dialer.as_mut() {
+            d.on_failed(now, attempt, status);
+        }
+        self.drive_dialer(idx).await;
+    }
+
+    /// Takes the far end's SDP (an answer to our offer, or a re-INVITE) for the leg's media.
+    fn apply_remote_sdp(&mut self, idx: usize, sdp: &[u8]) {
+        let Ok(text) = std::str::from_utf8(sdp) else {
+            return;
+        };
+        let negotiated = match pbx_media::sdp::accept_answer(text) {
+            Ok(n) => n,
+            Err(err) => {
+                debug!(%err, "unusable SDP from the far end");
+                return;
+            }
+        };
+        let leg = &mut self.legs[idx];
+        let Some(media) = leg.media.as_mut() else {
+            return;
+        };
+        match media.session.as_mut() {
+            Some(session)
+                if media
+                    .negotiated
+                    .as_ref()
+                    .is_some_and(|n| n.codec == negotiated.codec) =>
+            {
+                session.set_remote(negotiated.remote_rtp, negotiated.direction);
+            }
+            _ => {
+                media.session = Some(rtp_session(&negotiated));
+            }
+        }
+        media.negotiated = Some(negotiated);
+        leg.flowing = true;
+    }
+
+    // ----- media ----------------------------------------------------------------------------
+
+    fn handle_rtp(&mut self, idx: usize, from: SocketAddr, packet: &[u8]) {
+        let now = Instant::now().into_std();
+        let relay_to = self.legs[idx].relay_to;
+        let mut out = [0u8; 1500];
+        if let Some(to) = relay_to {
+            let Some(session) = self.legs[idx].rtp() else {
+                return;
+            };
+            match session.handle_input_raw(now, from, packet) {
+                RawInput::Audio { payload, .. } => {
+                    let dst = &mut self.legs[to];
+                    let sent = dst.rtp().and_then(|s| s.send_payload(payload, &mut out));
+                    if let (Some((addr, len)), Some(media)) = (sent, dst.media.as_ref()) {
+                        let _ = media.socket.try_send_to(&out[..len], addr);
+                    }
+                }
+                RawInput::Dtmf(digit) => self.digit(idx, digit),
+                RawInput::Nothing => {}
+            }
+            return;
+        }
+        let Some(session) = self.legs[idx].rtp() else {
+            return;
+        };
+        if let Some(MediaEvent::Dtmf { digit }) = session.handle_input(now, from, packet) {
+            self.digit(idx, digit);
+        }
+    }
+
+    /// A key press from RTP or SIP INFO: the app hears it, and it may stop media or feed the
+    /// collector.
+    fn digit(&mut self, idx: usize, digit: Digit) {
+        debug!(digit = digit.as_str(), "DTMF");
+        let leg = &mut self.legs[idx];
+        let call = leg.id.clone();
+        self.events.push_back(Event::Dtmf {
+            call: call.clone(),
+            digit: digit.as_str().to_string(),
+        });
+        leg.player.on_dtmf(digit);
+        self.drain_player(idx);
+        let leg = &mut self.legs[idx];
+        if let Some(collected) = leg.collector.on_digit(Instant::now().into_std(), digit) {
+            self.events.push_back(Event::Collected {
+                call,
+                collected: collected_to_app(collected),
+            });
+        }
+    }
+
+    /// The 20 ms media tick: read every leg's input, mix conferences, send every leg's output,
+    /// write recordings, and decide which bridges can relay without decoding next time.
+    fn tick(&mut self) {
+        // 1. Inputs.
+        for leg in &mut self.legs {
+            leg.input = [0; FRAME];
+            if !leg.has_media() || leg.relay_to.is_some() {
+                continue;
+            }
+            let mute = leg.mute_in || leg.held;
+            if let Some(session) = leg.media.as_mut().and_then(|m| m.session.as_mut()) {
+                session.pull_audio(&mut leg.input);
+            }
+            if mute {
+                leg.input = [0; FRAME];
+            }
+        }
+        // 2. Conferences.
+        for ci in 0..self.conferences.len() {
+            let conf = &mut self.conferences[ci];
+            for p in &conf.participants {
+                if let Some(leg) = self.legs.iter().find(|l| l.id == p.call) {
+                    conf.mixer.push(p.key, &leg.input);
+                }
+            }
+            conf.announcement = [0; FRAME];
+            if conf.player.next_frame(&mut conf.announcement) {
+                conf.mixer.push_announcement(&conf.announcement);
+            }
+            conf.mixer.mix();
+            self.drain_conference_player(ci);
+        }
+        // 3. Outputs.
+        let mut frame = [0i16; FRAME];
+        let mut app = [0i16; FRAME];
+        let mut out = [0u8; 1500];
+        for i in 0..self.legs.len() {
+            if !self.legs[i].has_media() || self.legs[i].relay_from.is_some() {
+                continue;
+            }
+            frame.fill(0);
+            let leg = &self.legs[i];
+            if !leg.held && !leg.mute_out {
+                match &leg.attach {
+                    Attach::Bridge(peer) => {
+                        if let Some(p) = self.legs.iter().find(|l| &l.id == peer)
+                            && p.has_media()
+                        {
+                            frame.copy_from_slice(&p.input);
+                        }
+                    }
+                    Attach::Conference(cid) => {
+                        if let Some(conf) = self.conferences.iter_mut().find(|c| &c.id == cid)
+                            && let Some(p) = conf.participant(&leg.id)
+                        {
+                            frame.copy_from_slice(conf.mixer.output(p.key));
+                            if conf.opts.music_when_alone && conf.participants.len() == 1 {
+                                if conf.music.is_none() {
+                                    conf.music = Some(MusicLoop::new(self.calls.music()));
+                                }
+                                if let Some(music) = conf.music.as_mut() {
+                                    music.mix_into(&mut frame);
+                                }
+                            }
+                        }
+                    }
+                    Attach::None => {}
+                }
+            }
+            let leg = &mut self.legs[i];
+            app.fill(0);
+            if leg.player.next_frame(&mut app) {
+                for (o, a) in frame.iter_mut().zip(app.iter()) {
+                    *o = o.saturating_add(*a);
+                }
+            }
+            if let Some(music) = leg.music.as_mut() {
+                music.mix_into(&mut frame);
+            }
+            leg.output = frame;
+            if let Some(media) = leg.media.as_mut()
+                && let Some(session) = media.session.as_mut()
+                && let Some((to, len)) = session.send_frame(&frame, &mut out)
+            {
+                let _ = media.socket.try_send_to(&out[..len], to);
+            }
+            self.drain_player(i);
+        }
+        // 4. Recordings.
+        self.write_recordings();
+        // 5. Relay decisions for the next tick.
+        self.plan_relays();
+    }
+
+    /// Bridged legs with the same codec and nothing that needs their audio forward RTP
+    /// without decoding.
+    fn plan_relays(&mut self) {
+        for leg in &mut self.legs {
+            leg.relay_from = None;
+            leg.relay_to = None;
+        }
+        for a in 0..self.legs.len() {
+            let Attach::Bridge(peer) = &self.legs[a].attach else {
+                continue;
+            };
+            let Some(b) = self.legs.iter().position(|l| &l.id == peer) else {
+                continue;
+            };
+            if b <= a || !self.relay_ok(a) || !self.relay_ok(b) {
+                continue;
+            }
+            let codec = |i: usize| {
+                self.legs[i]
+                    .media
+                    .as_ref()
+                    .and_then(|m| m.negotiated.as_ref())
+                    .map(|n| n.codec)
+            };
+            let (Some(ca), Some(cb)) = (codec(a), codec(b)) else {
+                continue;
+            };
+            if !pbx_media::bridge::relay_possible(ca, cb) {
+                continue;
+            }
+            self.legs[a].relay_to = Some(b);
+            self.legs[a].relay_from = Some(b);
+            self.legs[b].relay_to = Some(a);
+            self.legs[b].relay_from = Some(a);
+        }
+    }
+
+    fn relay_ok(&self, i: usize) -> bool {
+        let leg = &self.legs[i];
+        let recorded = self.recordings.iter().any(|r| match &r.target {
+            RecordTarget::Call(c) | RecordTarget::Bridge(c) => {
+                *c == leg.id || matches!(&leg.attach, Attach::Bridge(p) if p == c)
+            }
+            RecordTarget::Conference(_) => false,
+        });
+        leg.has_media()
+            && leg.is_answered()
+            && !leg.held
+            && !leg.mute_in
+            && !leg.mute_out
+            && leg.player.is_idle()
+            && leg.pending.is_empty()
+            && leg.music.is_none()
+            && !leg
+                .media
+                .as_ref()
+                .and_then(|m| m.session.as_ref())
+                .is_some_and(RtpSession::dtmf_pending)
+            && !recorded
+    }
+
+    fn write_recordings(&mut self) {
+        if self.recordings.is_empty() {
+            return;
+        }
+        let mut mixed = [0i16; FRAME];
+        for r in 0..self.recordings.len() {
+            let target = self.recordings[r].target.clone();
+            match target {
+                RecordTarget::Call(call) => {
+                    let Some(leg) = self.legs.iter().find(|l| l.id == call) else {
+                        continue;
+                    };
+                    let (input, output) = (leg.input, leg.output);
+                    let rec = &mut self.recordings[r];
+                    if rec.opts.per_participant {
+                        rec.write_mono(&call, &input);
+                        rec.write_mono("pbx", &output);
+                    } else if rec.opts.stereo {
+                        rec.write_stereo("mixed", &input, &output);
+                    } else {
+                        mix_two(&input, &output, &mut mixed);
+                        rec.write_mono("mixed", &mixed);
+                    }
+                }
+                RecordTarget::Bridge(call) => {
+                    let Some(a) = self.legs.iter().find(|l| l.id == call) else {
+                        continue;
+                    };
+                    let b_input = match &a.attach {
+                        Attach::Bridge(peer) => self
+                            .legs
+                            .iter()
+                            .find(|l| &l.id == peer)
+                            .map(|l| (l.id.clone(), l.input)),
+                        _ => None,
+                    };
+                    let a_input = a.input;
+                    let (b_id, b_input) = b_input.unwrap_or((String::from("peer"), [0; FRAME]));
+                    let rec = &mut self.recordings[r];
+                    if rec.opts.per_participant {
+                        rec.write_mono(&call, &a_input);
+                        if !rec.has_file(&b_id) {
+                            // The peer changed (a transfer): later audio goes to the first
+                            // peer file, so the files stay aligned.
+                            rec.write_mono("peer", &b_input);
+                        } else {
+                            rec.write_mono(&b_id, &b_input);
+                        }
+                    } else if rec.opts.stereo {
+                        rec.write_stereo("mixed", &a_input, &b_input);
+                    } else {
+                        mix_two(&a_input, &b_input, &mut mixed);
+                        rec.write_mono("mixed", &mixed);
+                    }
+                }
+                RecordTarget::Conference(cid) => {
+                    let Some(conf) = self.conferences.iter().find(|c| c.id == cid) else {
+                        continue;
+                    };
+                    let mut all = [0i16; FRAME];
+                    all.copy_from_slice(conf.mixer.mixed());
+                    let inputs: Vec<(String, [i16; FRAME])> = conf
+                        .participants
+                        .iter()
+                        .map(|p| {
+                            let mut f = [0i16; FRAME];
+                            f.copy_from_slice(conf.mixer.input(p.key));
+                            (p.call.clone(), f)
+                        })
+                        .collect();
+                    let rec = &mut self.recordings[r];
+                    if rec.opts.per_participant {
+                        for (call, input) in &inputs {
+                            rec.write_mono(call, input);
+                        }
+                    } else if rec.opts.stereo {
+                        let first = inputs.first().map(|(_, f)| *f).unwrap_or([0; FRAME]);
+                        let mut rest = [0i16; FRAME];
+                        for ((o, a), f) in rest.iter_mut().zip(all.iter()).zip(first.iter()) {
+                            *o = a.saturating_sub(*f);
+                        }
+                        rec.write_stereo("mixed", &first, &rest);
+                    } else {
+                        rec.write_mono("mixed", &all);
+                    }
+                }
+            }
+            self.recordings[r].frames += 1;
+        }
+    }
+
+    fn drain_player(&mut self, idx: usize) {
+        let leg = &mut self.legs[idx];
+        let call = leg.id.clone();
+        while let Some(PlayerEvent::Finished {
+            id,
+            kind,
+            played_completely,
+            digit,
+        }) = leg.player.poll_event()
+        {
+            let finished = pbx_plugin::MediaFinished {
+                id,
+                played_completely,
+                digit: digit.map(|d| d.as_str().to_string()),
+            };
+            self.events.push_back(match kind {
+                MediaKind::Say => Event::SayFinished {
+                    call: call.clone(),
+                    finished,
+                },
+                MediaKind::Play => Event::PlayFinished {
+                    call: call.clone(),
+                    finished,
+                },
+            });
+        }
+    }
+
+    fn drain_conference_player(&mut self, ci: usize) {
+        let conf = &mut self.conferences[ci];
+        let conference = conf.id.clone();
+        while let Some(PlayerEvent::Finished {
+            id,
+            played_completely,
+            digit,
+            ..
+        }) = conf.player.poll_event()
+        {
+            self.events.push_back(Event::ConferenceMediaFinished {
+                conference: conference.clone(),
+                finished: pbx_plugin::MediaFinished {
+                    id,
+                    played_completely,
+                    digit: digit.map(|d| d.as_str().to_string()),
+                },
+            });
+        }
+    }
+
+    /// A clip finished synthesising or decoding: hand every ready clip at the head of its
+    /// owner's queue to the player, keeping request order.
+    fn media_ready(&mut self, owner: ClipOwner, id: u64, result: Result<Arc<Pcm>, String>) {
+        let (pending, player, stopped) = match &owner {
+            ClipOwner::Leg(call) => {
+                let Some(leg) = self.legs.iter_mut().find(|l| &l.id == call) else {
+                    return;
+                };
+                (&mut leg.pending, &mut leg.player, Vec::new())
+            }
+            ClipOwner::Conference(cid) => {
+                let Some(conf) = self.conferences.iter_mut().find(|c| &c.id == cid) else {
+                    return;
+                };
+                (&mut conf.pending, &mut conf.player, Vec::new())
+            }
+        };
+        let mut stopped = stopped;
+        if let Some(p) = pending.iter_mut().find(|p| p.id == id) {
+            p.clip = Some(result);
+        }
+        while pending.front().is_some_and(|p| p.clip.is_some()) {
+            let Some(p) = pending.pop_front() else { break };
+            match p.clip {
+                Some(Ok(clip)) => player.enqueue(p.id, clip, p.opts),
+                Some(Err(err)) => {
+                    warn!(media_id = p.id, %err, "media unavailable");
+                    stopped.push((p.id, p.opts.kind));
+                }
+                None => {}
+            }
+        }
+        for (id, kind) in stopped {
+            self.media_stopped(&owner, id, kind);
+        }
+    }
+
+    /// Reports a request that never played.
+    fn media_stopped(&mut self, owner: &ClipOwner, id: u64, kind: MediaKind) {
+        let finished = pbx_plugin::MediaFinished {
+            id,
+            played_completely: false,
+            digit: None,
+        };
+        self.events.push_back(match (owner, kind) {
+            (ClipOwner::Leg(call), MediaKind::Say) => Event::SayFinished {
+                call: call.clone(),
+                finished,
+            },
+            (ClipOwner::Leg(call), MediaKind::Play) => Event::PlayFinished {
+                call: call.clone(),
+                finished,
+            },
+            (ClipOwner::Conference(conference), _) => Event::ConferenceMediaFinished {
+                conference: conference.clone(),
+                finished,
+            },
+        });
+    }
+
+    /// Queues a clip in request order and produces it off the actor.
+    fn queue_clip(
+        &mut self,
+        owner: ClipOwner,
+        id: u64,
+        opts: PlayOpts,
+        clip: impl Future<Output = Result<Arc<Pcm>, String>> + Send + 'static,
+    ) {
+        let pending = PendingMedia {
+            id,
+            opts,
+            clip: None,
+        };
+        match &owner {
+            ClipOwner::Leg(call) => match self.legs.iter_mut().find(|l| &l.id == call) {
+                Some(leg) => leg.pending.push_back(pending),
+                None => return,
+            },
+            ClipOwner::Conference(cid) => {
+                match self.conferences.iter_mut().find(|c| &c.id == cid) {
+                    Some(conf) => conf.pending.push_back(pending),
+                    None => return,
+                }
+            }
+        }
+        let tx = self.media_tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send((owner, id, clip.await)).await;
+        });
+    }
+
+    fn stop_leg_media(&mut self, idx: usize) {
+        self.legs[idx].player.stop_all();
+        self.drain_player(idx);
+        let call = self.legs[idx].id.clone();
+        let pending: Vec<PendingMedia> = self.legs[idx].pending.drain(..).collect();
+        for p in pending {
+            self.media_stopped(&ClipOwner::Leg(call.clone()), p.id, p.opts.kind);
+        }
+    }
+
+    fn stop_conference_media(&mut self, ci: usize) {
+        self.conferences[ci].player.stop_all();
+        self.drain_conference_player(ci);
+        let cid = self.conferences[ci].id.clone();
+        let pending: Vec<PendingMedia> = self.conferences[ci].pending.drain(..).collect();
+        for p in pending {
+            self.media_stopped(&ClipOwner::Conference(cid.clone()), p.id, p.opts.kind);
+        }
+    }
+
+    // ----- timeouts -------------------------------------------------------------------------
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        for leg in &self.legs {
+            if leg.is_over() {
+                continue;
+            }
+            consider(leg.collector.poll_timeout().map(Instant::from_std));
+            consider(
+                leg.dialer
+                    .as_ref()
+                    .and_then(Dialer::poll_timeout)
+                    .map(Instant::from_std),
+            );
+            consider(leg.bye_deadline);
+        }
+        for (when, _, _) in &self.timers {
+            consider(Some(*when));
+        }
+        next
+    }
+
+    async fn handle_timeouts(&mut self) {
+        let now = Instant::now();
+        for idx in 0..self.legs.len() {
+            if self.legs[idx].is_over() {
+                continue;
+            }
+            if let Some(collected) = self.legs[idx].collector.handle_timeout(now.into_std()) {
+                let call = self.legs[idx].id.clone();
+                self.events.push_back(Event::Collected {
+                    call,
+                    collected: collected_to_app(collected),
+                });
+            }
+            if let Some(d) = self.legs[idx].dialer.as_mut()
+                && d.poll_timeout().is_some_and(|t| t <= now.into_std())
+            {
+                d.handle_timeout(now.into_std());
+                self.drive_dialer(idx).await;
+            }
+            if self.legs[idx].bye_deadline.is_some_and(|t| t <= now) {
+                warn!("no answer to our BYE; ending the leg anyway");
+                if let Some(key) = self.legs[idx].key {
+                    self.sip.send(SipCommand::Release { key }).await;
+                }
+                let end = ending(HangupBy::Local, HangupReason::Normal, None);
+                self.finish_leg(idx, end).await;
+            }
+        }
+        let (due, later): (Vec<_>, Vec<_>) = self.timers.drain(..).partition(|(t, _, _)| *t <= now);
+        self.timers = later;
+        for (_, id, tag) in due {
+            if let Some(app) = self.app.as_mut() {
+                app.timer_done(id);
+            }
+            self.events.push_back(Event::Timer { id, tag });
+        }
+        // Recordings that reached their maximum.
+        let full: Vec<String> = self
+            .recordings
+            .iter()
+            .filter(|r| r.is_full())
+            .map(|r| r.id.clone())
+            .collect();
+        for id in full {
+            self.stop_recording(&id);
+        }
+    }
+
+    // ----- app events and actions -----------------------------------------------------------
+
+    /// Delivers queued events one at a time and carries out what the app asks for.
+    async fn deliver_events(&mut self) {
+        while let Some(event) = self.events.pop_front() {
+            if self.app_failed {
+                self.events.clear();
+                return;
+            }
+            let Some(app) = self.app.as_mut() else {
+                self.events.clear();
+                return;
+            };
+            match app.deliver(&event).await {
+                Ok(actions) => {
+                    for action in actions {
+                        self.apply(action).await;
+                    }
+                    self.sync_phases();
+                }
+                Err(err) => {
+                    self.app_error(err).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Tells the instance every leg's real phase after the app's optimistic updates.
+    fn sync_phases(&mut self) {
+        let Some(app) = self.app.as_mut() else {
+            return;
+        };
+        for leg in &self.legs {
+            let phase = if leg.is_over() {
+                LegPhase::Finished
+            } else if leg.is_answered() {
+                LegPhase::Answered
+            } else if leg.direction == LegDirection::Outbound {
+                LegPhase::Dialing
+            } else if leg.flowing {
+                LegPhase::EarlyMedia
+            } else {
+                LegPhase::Ringing
+            };
+            let direction = match leg.direction {
+                LegDirection::Inbound => pbx_plugin::Direction::Inbound,
+                LegDirection::Outbound => pbx_plugin::Direction::Outbound,
+            };
+            app.set_leg(&leg.id, phase, direction);
+        }
+    }
+
+    async fn apply(&mut self, action: Action) {
+        match action {
+            Action::Answer { call } => {
+                if let Some(idx) = self.live_leg(&call) {
+                    self.answer(idx).await;
+                }
+            }
+            Action::EarlyMedia { call } => {
+                if let Some(idx) = self.live_leg(&call) {
+                    self.early_media(idx).await;
+                }
+            }
+            Action::Reject { call, status } => {
+                if let Some(idx) = self.live_leg(&call) {
+                    let end = self.reject(idx, status, None).await;
+                    self.finish_leg(idx, end).await;
+                }
+            }
+            Action::Hangup { call } => {
+                if let Some(idx) = self.live_leg(&call) {
+                    let end = ending(HangupBy::Local, HangupReason::Normal, None);
+                    self.end_leg(idx, end).await;
+                }
+            }
+            Action::Say {
+                call,
+                id,
+                text,
+                opts,
+            } => {
+                let play = say_opts(&opts, opts.stop_on_dtmf);
+                let media = self.calls.media.clone();
+                self.queue_clip(ClipOwner::Leg(call), id, play, async move {
+                    media.say(text, opts.language, opts.voice, RATE).await
+                });
+            }
+            Action::Play {
+                call,
+                id,
+                file_id,
+                opts,
+            } => {
+                let play = play_opts(&opts, opts.stop_on_dtmf);
+                let media = self.calls.media.clone();
+                self.queue_clip(ClipOwner::Leg(call), id, play, async move {
+                    media.file(&file_id, RATE).await
+                });
+            }
+            Action::PlayMusic { call, id, file_id } => {
+                let play = PlayOpts {
+                    kind: MediaKind::Play,
+                    loop_count: u32::MAX,
+                    offset_ms: 0,
+                    timeout_ms: None,
+                    stop_on_dtmf: false,
+                };
+                let media = self.calls.media.clone();
+                let music = self.calls.music();
+                self.queue_clip(ClipOwner::Leg(call), id, play, async move {
+                    match file_id {
+                        Some(file_id) => media.file(&file_id, RATE).await,
+                        None => Ok(music),
+                    }
+                });
+            }
+            Action::StopMedia { call } => {
+                if let Some(idx) = self.live_leg(&call) {
+                    self.stop_leg_media(idx);
+                }
+            }
+            Action::CollectDtmf { call, opts } => {
+                let Some(idx) = self.live_leg(&call) else {
+                    return;
+                };
+                let opts = CollectOpts {
+                    max_digits: opts.max_digits,
+                    terminator: opts.terminator.and_then(Digit::from_char),
+                    timeout: Duration::from_millis(u64::from(opts.timeout_ms)),
+                };
+                match self.legs[idx]
+                    .collector
+                    .start(Instant::now().into_std(), opts)
+                {
+                    Ok(Some(previous)) => self.events.push_back(Event::Collected {
+                        call,
+                        collected: collected_to_app(previous),
+                    }),
+                    Ok(None) => {}
+                    Err(err) => warn!(%err, "collect-dtmf options refused"),
+                }
+            }
+            Action::SendDtmf {
+                call,
+                digits,
+                duration_ms,
+            } => {
+                let Some(idx) = self.live_leg(&call) else {
+                    return;
+                };
+                let duration = if duration_ms == 0 { 100 } else { duration_ms };
+                let digits: Vec<Digit> = digits.chars().filter_map(Digit::from_char).collect();
+                if let Some(session) = self.legs[idx].rtp()
+                    && let Err(err) = session.send_digits(&digits, duration)
+                {
+                    warn!(%err, "send-dtmf refused");
+                }
+            }
+            Action::Dial { call, target, opts } => {
+                let stages = vec![Stage {
+                    members: vec![self.member_for(&target)],
+                    strategy: Strategy::RingAll,
+                    timeout: connect_timeout(&opts),
+                }];
+                let label = endpoint_label(&target);
+                self.dial_leg(call, label, stages, &opts).await;
+            }
+            Action::DialGroup { call, stages, opts } => {
+                let label = group_label(&stages);
+                let stages = stages.iter().map(|s| self.stage_for(s)).collect();
+                self.dial_leg(call, label, stages, &opts).await;
+            }
+            Action::Connect { a, b } => {
+                if let (Some(a), Some(b)) = (self.live_leg(&a), self.live_leg(&b)) {
+                    self.stop_leg_media(a);
+                    self.stop_leg_media(b);
+                    self.bridge(a, b);
+                }
+            }
+            Action::Disconnect { call } => {
+                if let Some(idx) = self.live_leg(&call) {
+                    self.detach(idx);
+                }
+            }
+            Action::DialAndConnect {
+                call,
+                new_call,
+                target,
+                opts,
+            } => {
+                let stages = vec![Stage {
+                    members: vec![self.member_for(&target)],
+                    strategy: Strategy::RingAll,
+                    timeout: connect_timeout(&opts),
+                }];
+                let label = endpoint_label(&target);
+                let opts = with_caller(&opts, self.caller_of(&call));
+                if let Some(idx) = self.prepare_leg(new_call.clone(), label, &opts) {
+                    self.legs[idx].answer_on_answer = Some(call);
+                    self.start_dial(idx, stages, dial_params(&opts, &self.legs[idx].record.from))
+                        .await;
+                }
+            }
+            Action::Hold { call, music_file } => {
+                if let Some(idx) = self.live_leg(&call) {
+                    self.hold(idx, music_file, true).await;
+                }
+            }
+            Action::Resume { call } => {
+                if let Some(idx) = self.live_leg(&call) {
+                    self.hold(idx, None, false).await;
+                }
+            }
+            Action::Mute { call, direction } => self.set_mute(&call, direction, true),
+            Action::Unmute { call, direction } => self.set_mute(&call, direction, false),
+            Action::Transfer {
+                call,
+                new_call,
+                target,
+                opts,
+            } => {
+                let Some(idx) = self.live_leg(&call) else {
+                    return;
+                };
+                // The party `call` was bridged with is hung up; `call` hears music until the
+                // new leg answers and is bridged with it.
+                if let Attach::Bridge(peer) = self.legs[idx].attach.clone() {
+                    self.detach(idx);
+                    if let Some(p) = self.live_leg(&peer) {
+                        let end = ending(HangupBy::Local, HangupReason::Normal, None);
+                        self.end_leg(p, end).await;
+                    }
+                } else {
+                    self.detach(idx);
+                }
+                let music = self.calls.music();
+                self.legs[idx].start_music(music);
+                self.dial_connected(call, new_call, target, opts).await;
+            }
+            Action::Consult {
+                call,
+                new_call,
+                target,
+                opts,
+            } => {
+                let Some(idx) = self.live_leg(&call) else {
+                    return;
+                };
+                let held = match self.legs[idx].attach.clone() {
+                    Attach::Bridge(peer) => Some(peer),
+                    _ => None,
+                };
+                self.detach(idx);
+                if let Some(held) = held.as_ref().and_then(|h| self.live_leg(h)) {
+                    let music = self.calls.music();
+                    self.legs[held].start_music(music);
+                }
+                if let Some(held) = held {
+                    self.legs[idx].transfer = Some(TransferRole::Consulting {
+                        held,
+                        consult: new_call.clone(),
+                    });
+                }
+                self.dial_connected(call, new_call, target, opts).await;
+            }
+            Action::CompleteTransfer { call } => {
+                let Some(idx) = self.live_leg(&call) else {
+                    return;
+                };
+                let Some(TransferRole::Consulting { held, consult }) =
+                    self.legs[idx].transfer.take()
+                else {
+                    return;
+                };
+                if let (Some(h), Some(c)) = (self.live_leg(&held), self.live_leg(&consult)) {
+                    self.legs[h].music = None;
+                    self.detach(c);
+                    self.bridge(h, c);
+                    let end = ending(HangupBy::Local, HangupReason::Normal, None);
+                    self.end_leg(idx, end).await;
+                }
+            }
+            Action::CancelTransfer { call } => {
+                let Some(idx) = self.live_leg(&call) else {
+                    return;
+                };
+                let Some(TransferRole::Consulting { held, consult }) =
+                    self.legs[idx].transfer.take()
+                else {
+                    return;
+                };
+                if let Some(c) = self.live_leg(&consult) {
+                    let end = ending(HangupBy::Local, HangupReason::Normal, None);
+                    self.end_leg(c, end).await;
+                }
+                if let Some(h) = self.live_leg(&held) {
+                    self.legs[h].music = None;
+                    self.bridge(h, idx);
+                }
+            }
+            Action::ConferenceCreate { id, opts } => {
+                let conf = Conference::new(id.clone(), opts, Utc::now());
+                self.conferences.push(conf);
+                self.publish_conference(&id);
+                if let Err(err) = self
+                    .calls
+                    .store
+                    .upsert_conference(&pbx_store::ConferenceRecord {
+                        id: id.clone(),
+                        app_id: self.app_id.clone(),
+                        name: self.conferences.last().and_then(|c| c.opts.name.clone()),
+                        created_at: Utc::now(),
+                        ended_at: None,
+                    })
+                {
+                    warn!(%err, "cannot write conference history");
+                }
+            }
+            Action::ConferenceJoin {
+                conference,
+                call,
+                opts,
+            } => self.join_conference(&conference, &call, opts),
+            Action::ConferenceLeave { conference, call } => {
+                self.leave_conference(&conference, &call).await;
+            }
+            Action::ConferenceKick { conference, call } => {
+                self.leave_conference(&conference, &call).await;
+                if let Some(idx) = self.live_leg(&call) {
+                    let end = ending(HangupBy::Local, HangupReason::Normal, None);
+                    self.end_leg(idx, end).await;
+                }
+            }
+            Action::ConferenceMute { conference, call } => {
+                self.with_conference(&conference, |c| c.set_muted(&call, true));
+            }
+            Action::ConferenceUnmute { conference, call } => {
+                self.with_conference(&conference, |c| c.set_muted(&call, false));
+            }
+            Action::ConferenceDeafen { conference, call } => {
+                self.with_conference(&conference, |c| c.set_deafened(&call, true));
+            }
+            Action::ConferenceUndeafen { conference, call } => {
+                self.with_conference(&conference, |c| c.set_deafened(&call, false));
+            }
+            Action::ConferenceSay {
+                conference,
+                id,
+                text,
+                opts,
+            } => {
+                // Keys of one participant never stop what everyone hears.
+                let play = say_opts(&opts, false);
+                let media = self.calls.media.clone();
+                self.queue_clip(ClipOwner::Conference(conference), id, play, async move {
+                    media.say(text, opts.language, opts.voice, RATE).await
+                });
+            }
+            Action::ConferencePlay {
+                conference,
+                id,
+                file_id,
+                opts,
+            } => {
+                let play = play_opts(&opts, false);
+                let media = self.calls.media.clone();
+                self.queue_clip(ClipOwner::Conference(conference), id, play, async move {
+                    media.file(&file_id, RATE).await
+                });
+            }
+            Action::ConferenceStopMedia { conference } => {
+                if let Some(ci) = self.conferences.iter().position(|c| c.id == conference) {
+                    self.stop_conference_media(ci);
+                }
+            }
+            Action::ConferenceHangup { conference } => {
+                self.hangup_conference(&conference, HangupReason::Normal)
+                    .await;
+            }
+            Action::RecordStart { id, target, opts } => self.start_recording(id, target, opts),
+            Action::RecordStop { id } => self.stop_recording(&id),
+            Action::SetTimer { id, ms, tag } => {
+                let when = Instant::now() + Duration::from_millis(u64::from(ms));
+                self.timers.push((when, id, tag));
+            }
+            Action::CancelTimer { id } => {
+                self.timers.retain(|(_, t, _)| *t != id);
+                if let Some(app) = self.app.as_mut() {
+                    app.timer_done(id);
+                }
+            }
+        }
+    }
+}
+
+impl Session {
+    // ----- leg control ----------------------------------------------------------------------
+
+    /// The index of a leg that has not ended.
+    fn live_leg(&self, id: &str) -> Option<usize> {
+        self.leg_index(id).filter(|&i| !self.legs[i].is_over())
+    }
+
+    /// The caller id a new leg of this session shows by default: the master's caller.
+    fn caller_of(&self, call: &str) -> String {
+        self.legs
+            .iter()
+            .find(|l| l.id == call)
+            .or_else(|| self.legs.first())
+            .map(|l| l.record.from.clone())
+            .unwrap_or_else(|| "pbx".into())
+    }
+
+    fn stage_for(&self, stage: &GroupStage) -> Stage {
+        Stage {
+            members: stage.members.iter().map(|m| self.member_for(m)).collect(),
+            strategy: match stage.strategy {
+                RingStrategy::RingAll => Strategy::RingAll,
+                RingStrategy::Linear => Strategy::Linear,
+            },
+            timeout: match stage.timeout_ms {
+                0 => DEFAULT_STAGE_TIMEOUT,
+                ms => Duration::from_millis(u64::from(ms)),
+            },
+        }
+    }
+
+    /// Creates the leg the app's import already named, in `dialing`.
+    fn prepare_leg(&mut self, id: String, label: String, opts: &DialOptions) -> Option<usize> {
+        if self.leg_index(&id).is_some() {
+            warn!(leg = %id, "leg id reused; dial ignored");
+            return None;
+        }
+        let from = opts
+            .caller_id
+            .clone()
+            .unwrap_or_else(|| self.caller_of(&self.master.clone()));
+        Some(self.new_outbound_leg(id, from, label))
+    }
+
+    async fn dial_leg(
+        &mut self,
+        id: String,
+        label: String,
+        stages: Vec<Stage>,
+        opts: &DialOptions,
+    ) {
+        if let Some(idx) = self.prepare_leg(id, label, opts) {
+            let params = dial_params(opts, &self.legs[idx].record.from);
+            self.start_dial(idx, stages, params).await;
+        }
+    }
+
+    /// Dials `target` for `call`, bridging them when the new leg answers (transfers).
+    async fn dial_connected(
+        &mut self,
+        call: String,
+        new_call: String,
+        target: Endpoint,
+        opts: DialOptions,
+    ) {
+        let stages = vec![Stage {
+            members: vec![self.member_for(&target)],
+            strategy: Strategy::RingAll,
+            timeout: connect_timeout(&opts),
+        }];
+        let label = endpoint_label(&target);
+        if let Some(idx) = self.prepare_leg(new_call, label, &opts) {
+            self.legs[idx].connect_on_answer = Some(call);
+            let params = dial_params(&opts, &self.legs[idx].record.from);
+            self.start_dial(idx, stages, params).await;
+        }
+    }
+
+    async fn answer(&mut self, idx: usize) {
+        let leg = &self.legs[idx];
+        if leg.is_answered() || leg.direction != LegDirection::Inbound || leg.is_over() {
+            return;
+        }
+        let sdp = leg.media.as_ref().map(|m| m.local_sdp.clone().into_bytes());
+        self.respond(idx, 200, None, sdp).await;
+        let leg = &mut self.legs[idx];
+        leg.state.answered(Utc::now());
+        leg.flowing = true;
+        info!(leg = %leg.id, "answered");
+        self.sync_record(idx);
+    }
+
+    async fn early_media(&mut self, idx: usize) {
+        let leg = &self.legs[idx];
+        if leg.is_answered() || leg.flowing || leg.direction != LegDirection::Inbound {
+            return;
+        }
+        let sdp = leg.media.as_ref().map(|m| m.local_sdp.clone().into_bytes());
+        self.respond(idx, 183, None, sdp).await;
+        let leg = &mut self.legs[idx];
+        leg.flowing = true;
+        leg.state.ringing(Utc::now());
+        self.sync_record(idx);
+    }
+
+    async fn respond(
+        &mut self,
+        idx: usize,
+        status: u16,
+        reason: Option<&str>,
+        sdp: Option<Vec<u8>>,
+    ) {
+        if let Some(key) = self.legs[idx].key {
+            self.sip
+                .send(SipCommand::Respond {
+                    key,
+                    status,
+                    reason: reason.map(str::to_string),
+                    sdp,
+                })
+                .await;
+        }
+    }
+
+    /// Sends a final error response and returns how the leg ended.
+    async fn reject(&mut self, idx: usize, status: u16, reason: Option<&str>) -> Ending {
+        self.respond(idx, status, reason, None).await;
+        ending(
+            HangupBy::Local,
+            reason_for_reject_status(status),
+            Some(status),
+        )
+    }
+
+    /// The app could not be started: answer 500 and end with `app-error`.
+    async fn fail_app_start(&mut self, idx: usize, _end: ()) -> Ending {
+        self.respond(idx, 500, Some("Application Error"), None)
+            .await;
+        ending(HangupBy::Local, HangupReason::AppError, Some(500))
+    }
+
+    /// Ends a leg from our side: BYE when answered, 480 before answer for an inbound leg,
+    /// CANCEL for a leg still dialing.
+    async fn end_leg(&mut self, idx: usize, end: Ending) {
+        let leg = &mut self.legs[idx];
+        if leg.is_over() {
+            return;
+        }
+        if leg.is_answered() {
+            if leg.bye_deadline.is_some() {
+                return;
+            }
+            leg.state.terminating(end);
+            leg.bye_deadline = Some(Instant::now() + BYE_GRACE);
+            let key = leg.key;
+            self.sync_record(idx);
+            if let Some(key) = key {
+                self.sip.send(SipCommand::Hangup { key }).await;
+            }
+        } else if leg.direction == LegDirection::Outbound {
+            if let Some(d) = leg.dialer.as_mut() {
+                d.abort();
+            }
+            self.drive_dialer(idx).await;
+            let reason = if end.reason == HangupReason::Normal {
+                HangupReason::Cancel
+            } else {
+                end.reason
+            };
+            self.finish_leg(idx, Ending { reason, ..end }).await;
+        } else {
+            if let Some(key) = leg.key {
+                self.sip.send(SipCommand::Hangup { key }).await;
+            }
+            self.finish_leg(
+                idx,
+                Ending {
+                    sip_status: Some(480),
+                    ..end
+                },
+            )
+            .await;
+        }
+    }
+
+    async fn end_all(&mut self, end: Ending) {
+        for idx in 0..self.legs.len() {
+            self.end_leg(idx, end).await;
+        }
+    }
+
+    /// The leg is over: stop its media, take it out of its bridge or conference, stop the
+    /// recordings of it, tell the app, write history, leave the registry.
+    async fn finish_leg(&mut self, idx: usize, end: Ending) {
+        if self.legs[idx].is_over() {
+            return;
+        }
+        let end = self.legs[idx].state.hangup(Utc::now(), end);
+        let call = self.legs[idx].id.clone();
+        info!(
+            leg = %call,
+            hangup_by = end.by.as_str(),
+            hangup_reason = end.reason.as_str(),
+            "leg ended"
+        );
+        if let Some(d) = self.legs[idx].dialer.as_mut() {
+            d.abort();
+        }
+        self.drive_dialer(idx).await;
+        self.legs[idx].dialer = None;
+        self.stop_leg_media(idx);
+        if let Some(collected) = self.legs[idx].collector.cancel() {
+            self.events.push_back(Event::Collected {
+                call: call.clone(),
+                collected: collected_to_app(collected),
+            });
+        }
+        self.legs[idx].music = None;
+        // Out of its conference or bridge.
+        if let Attach::Conference(cid) = self.legs[idx].attach.clone() {
+            self.leave_conference(&cid, &call).await;
+        }
+        self.detach(idx);
+        // Recordings of this leg stop with it.
+        let stops: Vec<String> = self
+            .recordings
+            .iter()
+            .filter(|r| matches!(&r.target, RecordTarget::Call(c) | RecordTarget::Bridge(c) if *c == call))
+            .map(|r| r.id.clone())
+            .collect();
+        for id in stops {
+            self.stop_recording(&id);
+        }
+        let answered = self.legs[idx].is_answered();
+        self.sync_record(idx);
+        self.persist(idx);
+        self.calls.unregister(&call);
+        let keys: Vec<CallKey> = self.legs[idx]
+            .key
+            .into_iter()
+            .chain(self.legs[idx].attempts.iter().map(|(_, k)| *k))
+            .collect();
+        for key in keys {
+            self.sip.send(SipCommand::Release { key }).await;
+        }
+        self.legs[idx].media = None;
+        self.events.push_back(Event::CallFinished {
+            call: call.clone(),
+            ended: pbx_plugin::CallEnded {
+                hangup_by: match end.by {
+                    HangupBy::Local => pbx_plugin::HangupBy::Local,
+                    HangupBy::Remote => pbx_plugin::HangupBy::Remote,
+                },
+                hangup_reason: reason_to_app(end.reason),
+                sip_status: end.sip_status,
+                answered,
+            },
+        });
+        // The master's end ends the session.
+        if call == self.master {
+            for other in 0..self.legs.len() {
+                if other != idx && !self.legs[other].is_over() {
+                    let end = ending(HangupBy::Local, HangupReason::Normal, None);
+                    Box::pin(self.end_leg(other, end)).await;
+                }
+            }
+        }
+    }
+
+    /// The app trapped, ran out of time or memory: its session ends, nothing else is touched.
+    async fn app_error(&mut self, err: AppError) {
+        warn!(error = %err, app_id = ?self.app_id, "app failed; ending its session");
+        self.app_failed = true;
+        self.events.clear();
+        for idx in 0..self.legs.len() {
+            let leg = &self.legs[idx];
+            if leg.is_over() {
+                continue;
+            }
+            let end = ending(HangupBy::Local, HangupReason::AppError, None);
+            if leg.direction == LegDirection::Inbound && !leg.is_answered() {
+                let end = self.fail_app_start(idx, ()).await;
+                self.finish_leg(idx, end).await;
+            } else {
+                self.end_leg(idx, end).await;
+            }
+        }
+    }
+
+    /// Bridges two legs: each hears the other. Each leaves what it was attached to.
+    fn bridge(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        self.detach(a);
+        self.detach(b);
+        let (ida, idb) = (self.legs[a].id.clone(), self.legs[b].id.clone());
+        self.legs[a].attach = Attach::Bridge(idb);
+        self.legs[b].attach = Attach::Bridge(ida);
+        debug!(a = %self.legs[a].id, b = %self.legs[b].id, "bridged");
+    }
+
+    /// Takes a leg out of its bridge (both sides); conferences are left with `leave`.
+    fn detach(&mut self, idx: usize) {
+        if let Attach::Bridge(peer) = std::mem::take(&mut self.legs[idx].attach)
+            && let Some(p) = self.leg_index(&peer)
+            && self.legs[p].attach == Attach::Bridge(self.legs[idx].id.clone())
+        {
+            self.legs[p].attach = Attach::None;
+        }
+        if let Attach::Conference(cid) = &self.legs[idx].attach {
+            // Keep conference membership; callers use leave_conference.
+            let _ = cid;
+        }
+    }
+
+    async fn hold(&mut self, idx: usize, music_file: Option<String>, hold: bool) {
+        let leg = &mut self.legs[idx];
+        if leg.held == hold {
+            return;
+        }
+        leg.held = hold;
+        let Some(media) = leg.media.as_mut() else {
+            return;
+        };
+        let Some(negotiated) = media.negotiated.as_ref() else {
+            return;
+        };
+        media.sdp_version += 1;
+        let direction = if hold {
+            pbx_media::sdp::Direction::SendOnly
+        } else {
+            pbx_media::sdp::Direction::SendRecv
+        };
+        let version = media.session_id + media.sdp_version;
+        let sdp = pbx_media::sdp::reoffer(
+            negotiated,
+            media.local,
+            media.session_id,
+            version,
+            direction,
+        );
+        if hold {
+            let clip = match music_file {
+                Some(file) => self.calls.media.file(&file, RATE).await.ok(),
+                None => None,
+            };
+            let clip = clip.unwrap_or_else(|| self.calls.music());
+            self.legs[idx].start_music(clip);
+        } else {
+            self.legs[idx].music = None;
+        }
+        if let Some(key) = self.legs[idx].key {
+            self.sip
+                .send(SipCommand::Reinvite {
+                    key,
+                    sdp: sdp.into_bytes(),
+                })
+                .await;
+        }
+    }
+
+    fn set_mute(&mut self, call: &str, direction: MuteDirection, on: bool) {
+        let Some(idx) = self.live_leg(call) else {
+            return;
+        };
+        let leg = &mut self.legs[idx];
+        match direction {
+            MuteDirection::Inbound => leg.mute_in = on,
+            MuteDirection::Outbound => leg.mute_out = on,
+            MuteDirection::Both => {
+                leg.mute_in = on;
+                leg.mute_out = on;
+            }
+        }
+    }
+
+    // ----- conferences ----------------------------------------------------------------------
+
+    fn with_conference(&mut self, id: &str, f: impl FnOnce(&mut Conference)) {
+        if let Some(conf) = self
+            .conferences
+            .iter_mut()
+            .find(|c| c.id == id && !c.finished)
+        {
+            f(conf);
+        }
+        self.publish_conference(id);
+    }
+
+    fn join_conference(&mut self, conference: &str, call: &str, opts: pbx_plugin::JoinOptions) {
+        self.events.push_back(Event::ParticipantJoining {
+            conference: conference.to_string(),
+            call: call.to_string(),
+        });
+        let Some(idx) = self.live_leg(call) else {
+            self.events.push_back(Event::ParticipantJoinFailed {
+                conference: conference.to_string(),
+                call: call.to_string(),
+                reason: "the leg has ended".into(),
+            });
+            return;
+        };
+        // Out of a bridge or another conference first.
+        self.detach(idx);
+        if let Attach::Conference(old) = self.legs[idx].attach.clone()
+            && let Some(conf) = self.conferences.iter_mut().find(|c| c.id == old)
+        {
+            conf.leave(call);
+            self.events.push_back(Event::ParticipantLeft {
+                conference: old.clone(),
+                call: call.to_string(),
+            });
+        }
+        let now = Utc::now();
+        let joined = self
+            .conferences
+            .iter_mut()
+            .find(|c| c.id == conference)
+            .map(|c| c.join(call, opts.muted, opts.deafened, opts.role, now));
+        match joined {
+            Some(true) => {
+                self.legs[idx].attach = Attach::Conference(conference.to_string());
+                self.events.push_back(Event::ParticipantJoined {
+                    conference: conference.to_string(),
+                    call: call.to_string(),
+                });
+            }
+            Some(false) | None => {
+                self.legs[idx].attach = Attach::None;
+                self.events.push_back(Event::ParticipantJoinFailed {
+                    conference: conference.to_string(),
+                    call: call.to_string(),
+                    reason: "the conference is full or has ended".into(),
+                });
+            }
+        }
+        self.publish_conference(conference);
+    }
+
+    async fn leave_conference(&mut self, conference: &str, call: &str) {
+        let Some(ci) = self.conferences.iter().position(|c| c.id == conference) else {
+            return;
+        };
+        if !self.conferences[ci].leave(call) {
+            return;
+        }
+        if let Some(idx) = self.leg_index(call)
+            && self.legs[idx].attach == Attach::Conference(conference.to_string())
+        {
+            self.legs[idx].attach = Attach::None;
+        }
+        self.events.push_back(Event::ParticipantLeft {
+            conference: conference.to_string(),
+            call: call.to_string(),
+        });
+        let conf = &self.conferences[ci];
+        let moderator_gone = conf.opts.end_when_moderator_leaves && !conf.has_moderator();
+        if conf.is_empty_after_use() {
+            self.finish_conference(ci);
+        } else if moderator_gone {
+            Box::pin(self.hangup_conference(conference, HangupReason::Normal)).await;
+        } else {
+            self.publish_conference(conference);
+        }
+    }
+
+    /// Ends a conference: every participant leaves and its leg is hung up.
+    async fn hangup_conference(&mut self, conference: &str, reason: HangupReason) {
+        let Some(ci) = self
+            .conferences
+            .iter()
+            .position(|c| c.id == conference && !c.finished)
+        else {
+            return;
+        };
+        let members: Vec<String> = self.conferences[ci]
+            .participants
+            .iter()
+            .map(|p| p.call.clone())
+            .collect();
+        for call in members {
+            if let Some(ci) = self.conferences.iter().position(|c| c.id == conference) {
+                self.conferences[ci].leave(&call);
+            }
+            self.events.push_back(Event::ParticipantLeft {
+                conference: conference.to_string(),
+                call: call.clone(),
+            });
+            if let Some(idx) = self.live_leg(&call) {
+                self.legs[idx].attach = Attach::None;
+                self.end_leg(idx, ending(HangupBy::Local, reason, None))
+                    .await;
+            }
+        }
+        if let Some(ci) = self.conferences.iter().position(|c| c.id == conference) {
+            self.finish_conference(ci);
+        }
+    }
+
+    fn finish_conference(&mut self, ci: usize) {
+        if self.conferences[ci].finished {
+            return;
+        }
+        self.stop_conference_media(ci);
+        let conf = &mut self.conferences[ci];
+        conf.finished = true;
+        let id = conf.id.clone();
+        info!(conference = %id, "conference finished");
+        let stops: Vec<String> = self
+            .recordings
+            .iter()
+            .filter(|r| matches!(&r.target, RecordTarget::Conference(c) if *c == id))
+            .map(|r| r.id.clone())
+            .collect();
+        for rid in stops {
+            self.stop_recording(&rid);
+        }
+        if let Some(app) = self.app.as_mut() {
+            app.conference_ended(&id);
+        }
+        self.calls.unregister_conference(&id);
+        let conf = self.conferences.remove(ci);
+        if let Err(err) = self
+            .calls
+            .store
+            .upsert_conference(&pbx_store::ConferenceRecord {
+                id: conf.id.clone(),
+                app_id: self.app_id.clone(),
+                name: conf.opts.name.clone(),
+                created_at: conf.created_at,
+                ended_at: Some(Utc::now()),
+            })
+        {
+            warn!(%err, "cannot write conference history");
+        }
+        self.events
+            .push_back(Event::ConferenceFinished { conference: id });
+    }
+
+    /// Copies a conference's state into the registry the API reads.
+    fn publish_conference(&self, id: &str) {
+        let Some(conf) = self.conferences.iter().find(|c| c.id == id) else {
+            return;
+        };
+        let view = ConferenceView {
+            id: conf.id.clone(),
+            name: conf.opts.name.clone(),
+            app_id: self.app_id.clone().unwrap_or_default(),
+            created_at: conf.created_at,
+            participants: conf
+                .participants
+                .iter()
+                .map(|p| ParticipantView {
+                    call_id: p.call.clone(),
+                    muted: p.muted,
+                    deafened: p.deafened,
+                    role: match p.role {
+                        pbx_plugin::ParticipantRole::Moderator => "moderator".into(),
+                        pbx_plugin::ParticipantRole::Participant => "participant".into(),
+                    },
+                    joined_at: p.joined_at,
+                })
+                .collect(),
+        };
+        self.calls.publish_conference(view, self.mailbox_tx.clone());
+    }
+
+    // ----- recordings -----------------------------------------------------------------------
+
+    fn start_recording(
+        &mut self,
+        id: String,
+        target: RecordTarget,
+        opts: pbx_plugin::RecordOptions,
+    ) {
+        let (call_id, conference_id, kind) = match &target {
+            RecordTarget::Call(c) => (Some(c.clone()), None, pbx_store::RecordingTarget::Call),
+            RecordTarget::Bridge(c) => (Some(c.clone()), None, pbx_store::RecordingTarget::Bridge),
+            RecordTarget::Conference(c) => (
+                None,
+                Some(c.clone()),
+                pbx_store::RecordingTarget::Conference,
+            ),
+        };
+        let mut rec = Recording::new(id.clone(), target.clone(), opts.clone());
+        let labels: Vec<(String, u16)> = if opts.per_participant {
+            match &target {
+                RecordTarget::Call(c) => vec![(c.clone(), 1), ("pbx".into(), 1)],
+                RecordTarget::Bridge(c) => {
+                    let peer = self
+                        .legs
+                        .iter()
+                        .find(|l| &l.id == c)
+                        .and_then(|l| match &l.attach {
+                            Attach::Bridge(p) => Some(p.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_else(|| "peer".into());
+                    vec![(c.clone(), 1), (peer, 1)]
+                }
+                RecordTarget::Conference(cid) => self
+                    .conferences
+                    .iter()
+                    .find(|c| &c.id == cid)
+                    .map(|c| c.participants.iter().map(|p| (p.call.clone(), 1)).collect())
+                    .unwrap_or_default(),
+            }
+        } else {
+            vec![("mixed".into(), if opts.stereo { 2 } else { 1 })]
+        };
+        let row = pbx_store::NewRecording {
+            id: Some(id.clone()),
+            app_id: self.app_id.clone().unwrap_or_default(),
+            call_id,
+            conference_id,
+            target: kind,
+            per_participant: opts.per_participant,
+            stereo: opts.stereo,
+            metadata: opts.metadata.iter().cloned().collect(),
+        };
+        if let Err(err) = self.calls.store.start_recording(row) {
+            warn!(%err, "cannot store the recording");
+            rec.failed = true;
+        }
+        for (i, (label, channels)) in labels.into_iter().enumerate() {
+            let path = match self.calls.store.recording_path(&id, i as u32) {
+                Ok(path) => path,
+                Err(err) => {
+                    warn!(%err, "no path for the recording");
+                    rec.failed = true;
+                    continue;
+                }
+            };
+            let writer = std::fs::File::create(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|f| {
+                    WavRecorder::new(BufWriter::new(f), channels).map_err(|e| e.to_string())
+                });
+            let writer = match writer {
+                Ok(w) => Some(w),
+                Err(err) => {
+                    warn!(%err, path = %path.display(), "cannot create recording file");
+                    rec.failed = true;
+                    None
+                }
+            };
+            rec.files.push(RecFile {
+                label,
+                channels,
+                index: i as u32,
+                writer,
+            });
+        }
+        info!(recording = %id, "recording started");
+        self.recordings.push(rec);
+    }
+
+    fn stop_recording(&mut self, id: &str) {
+        let Some(pos) = self.recordings.iter().position(|r| r.id == id) else {
+            return;
+        };
+        let rec = self.recordings.remove(pos);
+        let duration_ms = rec.duration_ms();
+        let mut failed = rec.failed;
+        let mut files = Vec::new();
+        for file in rec.files {
+            if let Some(writer) = file.writer
+                && writer.finish().is_err()
+            {
+                failed = true;
+            }
+            files.push(pbx_store::RecordedFile {
+                index: file.index,
+                label: file.label,
+                channels: file.channels,
+            });
+        }
+        let count = files.len() as u32;
+        let stored = if failed {
+            self.calls.store.fail_recording(&rec.id).map(|_| ())
+        } else {
+            self.calls
+                .store
+                .finish_recording(&rec.id, duration_ms, files)
+                .map(|_| ())
+        };
+        if let Err(err) = stored {
+            warn!(%err, "cannot finish the recording");
+        }
+        if let Some(app) = self.app.as_mut() {
+            app.recording_stopped(&rec.id);
+        }
+        info!(recording = %rec.id, duration_ms, "recording ready");
+        self.events
+            .push_back(Event::RecordingReady(pbx_plugin::RecordingInfo {
+                id: rec.id,
+                duration_ms,
+                files: count,
+            }));
+    }
+
+    // ----- history --------------------------------------------------------------------------
+
+    /// Copies the leg state into the record the API shows.
+    fn sync_record(&mut self, idx: usize) {
+        let leg = &mut self.legs[idx];
+        leg.record.status = leg.state.status;
+        leg.record.tm_ringing = leg.state.tm_ringing;
+        leg.record.tm_progressing = leg.state.tm_progressing;
+        leg.record.tm_hangup = leg.state.tm_hangup;
+        if let Some(end) = leg.state.ending {
+            leg.record.hangup_by = Some(end.by);
+            leg.record.hangup_reason = Some(end.reason);
+        }
+        self.calls.update(&leg.record);
+    }
+
+    fn persist(&self, idx: usize) {
+        if let Err(err) = self.calls.store.upsert_call(&self.legs[idx].record) {
+            warn!(%err, "cannot write call history");
+        }
+    }
+
+    /// Every leg has ended: conferences and recordings end, the app is done.
+    async fn finish_session(&mut self) {
+        let ids: Vec<String> = self.recordings.iter().map(|r| r.id.clone()).collect();
+        for id in ids {
+            self.stop_recording(&id);
+        }
+        while !self.conferences.is_empty() {
+            self.finish_conference(0);
+        }
+        self.deliver_events().await;
+        debug!("session over");
+    }
+}
+
+/// Waits for a datagram on any leg's RTP socket, starting the scan at `start` so that no leg
+/// starves the others. `None` means a socket reported an error (ICMP), to be polled again.
+async fn recv_any(
+    legs: &[Leg],
+    start: usize,
+    buf: &mut [u8],
+) -> Option<(usize, usize, SocketAddr)> {
+    poll_fn(|cx| {
+        let n = legs.len();
+        for k in 0..n {
+            let i = (start + k) % n;
+            let Some(media) = legs[i].media.as_ref() else {
+                continue;
+            };
+            let mut read = ReadBuf::new(buf);
+            match media.socket.poll_recv_from(cx, &mut read) {
+                Poll::Ready(Ok(from)) => return Poll::Ready(Some((i, read.filled().len(), from))),
+                Poll::Ready(Err(_)) => return Poll::Ready(None),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn say_opts(opts: &pbx_plugin::SayOptions, stop_on_dtmf: bool) -> PlayOpts {
+    PlayOpts {
+        kind: MediaKind::Say,
+        loop_count: opts.loop_count,
+        offset_ms: 0,
+        timeout_ms: None,
+        stop_on_dtmf,
+    }
+}
+
+fn play_opts(opts: &pbx_plugin::PlayOptions, stop_on_dtmf: bool) -> PlayOpts {
+    PlayOpts {
+        kind: MediaKind::Play,
+        loop_count: opts.loop_count,
+        offset_ms: opts.offset_ms,
+        timeout_ms: opts.timeout_ms,
+        stop_on_dtmf,
+    }
+}
+
+fn mix_two(a: &[i16; FRAME], b: &[i16; FRAME], out: &mut [i16; FRAME]) {
+    for ((o, x), y) in out.iter_mut().zip(a.iter()).zip(b.iter()) {
+        *o = x.saturating_add(*y);
+    }
+}
+
+fn connect_timeout(opts: &DialOptions) -> Duration {
+    match opts.connect_timeout_ms {
+        0 => DEFAULT_CONNECT_TIMEOUT,
+        ms => Duration::from_millis(u64::from(ms)),
+    }
+}
+
+fn with_caller(opts: &DialOptions, caller: String) -> DialOptions {
+    let mut opts = opts.clone();
+    if opts.caller_id.is_none() {
+        opts.caller_id = Some(caller);
+    }
+    opts
+}
+
+fn dial_params(opts: &DialOptions, from: &str) -> DialParams {
+    DialParams {
+        from_user: opts.caller_id.clone().unwrap_or_else(|| from.to_string()),
+        from_display: opts.caller_name.clone(),
+        headers: opts.headers.clone(),
+    }
+}
+
+/// How an endpoint shows in history (`to`).
+pub(crate) fn endpoint_label(endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::SipUri(uri) => uri.clone(),
+        Endpoint::User(name) => format!("user:{name}"),
+        Endpoint::Phone { number, .. } => number.clone(),
+    }
+}
+
+fn group_label(stages: &[GroupStage]) -> String {
+    let names: Vec<String> = stages
+        .iter()
+        .flat_map(|s| s.members.iter().map(endpoint_label))
+        .collect();
+    format!("group:{}", names.join(","))
+}
+
+/// The Request-URI for a number through a trunk: prefix and plus rules applied, sent to the
+/// trunk's proxy.
+fn trunk_request_uri(trunk: &pbx_store::Trunk, number: &str) -> Option<String> {
+    let proxy = pbx_sip::Uri::parse(&trunk.proxy).ok()?;
+    let mut digits = number.to_string();
+    if trunk.strip_plus {
+        digits = digits.trim_start_matches('+').to_string();
+    }
+    if let Some(prefix) = &trunk.number_prefix {
+        digits = format!("{prefix}{digits}");
+    }
+    let port = proxy.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let transport = match proxy.param("transport") {
+        Some(Some(t)) => format!(";transport={t}"),
+        _ => String::new(),
+    };
+    Some(format!("sip:{digits}@{}{port}{transport}", proxy.host()))
+}
+
+fn reason_to_app(reason: HangupReason) -> pbx_plugin::HangupReason {
+    use pbx_plugin::HangupReason as R;
+    match reason {
+        HangupReason::Normal => R::Normal,
+        HangupReason::Failed => R::Failed,
+        HangupReason::Busy => R::Busy,
+        HangupReason::Cancel => R::Cancel,
+        HangupReason::Timeout => R::Timeout,
+        HangupReason::Noanswer => R::Noanswer,
+        HangupReason::AppError => R::AppError,
+        HangupReason::Rejected => R::Rejected,
+        HangupReason::Admin => R::Admin,
+    }
+}
+
+fn collected_to_app(collected: Collected) -> pbx_plugin::CollectedDigits {
+    use pbx_media::collect::CollectEnd as M;
+    use pbx_plugin::CollectEnd as P;
+    pbx_plugin::CollectedDigits {
+        digits: collected.digits,
+        end: match collected.end {
+            M::MaxDigits => P::MaxDigits,
+            M::Terminator => P::Terminator,
+            M::Timeout => P::Timeout,
+            M::Cancelled => P::Cancelled,
+        },
+    }
+}
