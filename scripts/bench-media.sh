@@ -247,7 +247,7 @@ quiet_results=()
 run_case() {
     local label=$1 number=$2 calls=$3 scenario=$4 ready_cmd=$5 want=$6 quiet=$7
     local rate=$((calls < 50 ? calls : 50))
-    local start ready c0 c1 t0 t1 s0 s1 load
+    local start ready c0 c1 t0 t1 s0 s1 d0 d1 load
     start=$(now)
     sipp -sf "$scenario" $SIP -s "$number" -i 127.0.0.1 -p 0 -mi 127.0.0.1 -mp 20000 \
         -r $rate -rp 1000 -m "$calls" -l "$calls" -timeout $((TALK + QUIET + 60))s \
@@ -265,9 +265,9 @@ run_case() {
     fi
     load=$(cut -d' ' -f1 /proc/loadavg)
     s0=$(( $(ticks $uac_pid) + $(ticks $uas_pcma_pid) + $(ticks $uas_pcmu_pid) ))
-    c0=$(ticks $pbx_pid); t0=$(now)
+    c0=$(ticks $pbx_pid); t0=$(now); d0=$(udp_out)
     sleep "$WINDOW"
-    c1=$(ticks $pbx_pid); t1=$(now)
+    c1=$(ticks $pbx_pid); t1=$(now); d1=$(udp_out)
     s1=$(( $(ticks $uac_pid) + $(ticks $uas_pcma_pid) + $(ticks $uas_pcmu_pid) ))
     local up_end
     up_end=$($ready_cmd)
@@ -290,16 +290,17 @@ run_case() {
     failed=$(tail -1 "$label.csv" | awk -F';' '{print $18}')
     for _ in $(seq 100); do [ "$(live)" = 0 ] && break; sleep 0.2; done
     results+=("$(python3 - "$label" "$calls" "$want" "$got" "$up_end" "$c0" "$c1" "$t0" "$t1" "$hz" \
-        "$s0" "$s1" "${ok:-?}" "${failed:-?}" "$load" <<'PY'
+        "$s0" "$s1" "${ok:-?}" "${failed:-?}" "$load" "$d0" "$d1" <<'PY'
 import sys
-(label, calls, want, got, up_end, c0, c1, t0, t1, hz, s0, s1, ok, failed, load) = sys.argv[1:]
+(label, calls, want, got, up_end, c0, c1, t0, t1, hz, s0, s1, ok, failed, load, d0, d1) = sys.argv[1:]
 calls, hz = int(calls), int(hz)
 cpu = (int(c1) - int(c0)) / hz
 wall = float(t1) - float(t0)
 minutes = calls * wall / 60
 sipp = (int(s1) - int(s0)) / hz
 legs = f"{got}/{want}" if got == up_end else f"{got}/{want} (end {up_end})"
-print(f"| {label} | {calls} | {legs} | {wall:.1f} | {cpu:.2f} | {100 * cpu / wall:.1f}% "
+rate = (int(d1) - int(d0)) / wall
+print(f"| {label} | {calls} | {legs} | {rate:.0f} | {wall:.1f} | {cpu:.2f} | {100 * cpu / wall:.1f}% "
       f"| {cpu / minutes:.3f} | {cpu / (int(want) * wall / 60):.4f} | {sipp:.2f} | {ok}/{failed} | {load} |")
 PY
 )")
@@ -318,8 +319,8 @@ done
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //');" \
     "pbx idle $idle% of a core. WINDOW=${WINDOW}s per case; sipp runs on the same cores."
 echo
-echo "| case | calls (caller legs) | legs up / expected | window s | pbx CPU s | pbx % of one core | pbx CPU-s per call-minute | pbx CPU-s per leg-minute | sipp CPU s (all) | sipp calls ok/failed | load avg (1 min) at start |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| case | calls (caller legs) | legs up / expected | UDP datagrams/s sent in netns | window s | pbx CPU s | pbx % of one core | pbx CPU-s per call-minute | pbx CPU-s per leg-minute | sipp CPU s (all) | sipp calls ok/failed | load avg (1 min) at start |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${results[@]}"
 echo
 echo "Relay check: UDP datagrams sent in the namespace during ${QUIET_WINDOW}s of the callers' silence"

@@ -689,6 +689,7 @@ async fn conferences_live_finished_and_hangup() {
 async fn recordings_list_download_and_delete() {
     let h = H::new();
     let start = |call: &str| NewRecording {
+        id: None,
         app_id: "app_0123456789abcdef".into(),
         call_id: Some(call.into()),
         conference_id: None,
