@@ -203,6 +203,23 @@ impl Call {
         Ok(cc::cancel_transfer(&self.id)?)
     }
 
+    /// Hands this leg over to another app (its id or name; it needs a deployed version),
+    /// passing `data` (at most 4 KiB) along: that app starts a new session with the leg and
+    /// sees it in `on_call_received` with [`CallInfo::handed_over`](crate::CallInfo) set.
+    /// The leg must not be in a bridge or conference, nor still dialing. Until
+    /// [`App::on_hand_over_result`](crate::App::on_hand_over_result) arrives, requests on the
+    /// leg return [`Error::InvalidState`].
+    pub fn hand_over(&self, app: &str, data: &str) -> Result<(), Error> {
+        Ok(cc::hand_over(&self.id, app, data)?)
+    }
+
+    /// Gives back a leg that another app just handed over to this one; only during the
+    /// `on_call_received` that delivered it. The handing app hears `reason` (at most 256
+    /// bytes) in its `on_hand_over_result`, and the leg is no longer this session's.
+    pub fn refuse_hand_over(&self, reason: &str) -> Result<(), Error> {
+        Ok(cc::refuse_hand_over(&self.id, reason)?)
+    }
+
     /// Starts recording this leg (what its party says and what it hears from the pbx).
     pub fn record(&self) -> StartRecording {
         Recording::start(RecordTarget::Call(self.clone()))

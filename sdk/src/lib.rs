@@ -85,6 +85,9 @@ pub use bindings::pbx::app::types::CollectEnd;
 pub use bindings::pbx::app::types::CollectedDigits;
 /// Which way a leg was set up.
 pub use bindings::pbx::app::types::Direction;
+/// Where a handed-over leg comes from (`from_app`, `data`), in [`CallInfo::handed_over`]:
+/// set when another app gave this session the leg with [`Call::hand_over`].
+pub use bindings::pbx::app::types::HandOverInfo;
 /// Who ended a leg.
 pub use bindings::pbx::app::types::HangupBy;
 /// Why a leg ended; `Display` prints the WIT name ("busy", "noanswer", ...).
@@ -198,6 +201,14 @@ pub trait App: Default + 'static {
     /// A timer set with [`set_timer`] fired; `tag` is the one given when it was set.
     fn on_timer(&mut self, timer: TimerId, tag: &str) {
         let _ = (timer, tag);
+    }
+
+    /// The outcome of [`Call::hand_over`]: `accepted` means the leg left this session (it
+    /// gets no `on_call_finished` here); otherwise the other app refused it or the hand-over
+    /// failed (no such app, the leg ended, ...), `reason` says why, and the leg is this
+    /// session's again.
+    fn on_hand_over_result(&mut self, call: Call, accepted: bool, reason: Option<&str>) {
+        let _ = (call, accepted, reason);
     }
 }
 
@@ -320,6 +331,20 @@ macro_rules! export_app {
                 }
                 fn on_timer(timer: $crate::TimerId, tag: String) {
                     __with(|app| $crate::App::on_timer(app, timer, &tag));
+                }
+                fn on_hand_over_result(
+                    call: String,
+                    accepted: bool,
+                    reason: ::std::option::Option<String>,
+                ) {
+                    __with(|app| {
+                        $crate::App::on_hand_over_result(
+                            app,
+                            $crate::Call::from_id(call),
+                            accepted,
+                            reason.as_deref(),
+                        )
+                    });
                 }
             }
 

@@ -32,7 +32,7 @@ use std::cell::RefCell;
 use crate::Error;
 use crate::bindings::pbx::app::types::{
     CallEnded, CallInfo, CollectEnd, CollectedDigits, Direction, Endpoint as WitEndpoint,
-    Error as WitError, HangupBy, HangupReason, MediaFinished, RecordingInfo,
+    Error as WitError, HandOverInfo, HangupBy, HangupReason, MediaFinished, RecordingInfo,
 };
 
 /// What the stand-in host remembers for this thread.
@@ -90,6 +90,24 @@ pub fn call_info_with_config(id: &str, from: &str, to: &str, config: &[(&str, &s
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        handed_over: None,
+    }
+}
+
+/// A [`CallInfo`] for an inbound leg that the app `from_app` handed over with `data`.
+pub fn handed_over_call_info(
+    id: &str,
+    from: &str,
+    to: &str,
+    from_app: &str,
+    data: &str,
+) -> CallInfo {
+    CallInfo {
+        handed_over: Some(HandOverInfo {
+            from_app: from_app.to_owned(),
+            data: data.to_owned(),
+        }),
+        ..call_info(id, from, to)
     }
 }
 
@@ -323,6 +341,12 @@ pub(crate) mod stand_in {
         pub(crate) fn cancel_transfer(call: &str) -> Result<(), Error> {
             record(format!("cancel-transfer({call})"))
         }
+        pub(crate) fn hand_over(call: &str, app: &str, data: &str) -> Result<(), Error> {
+            record(format!("hand-over({call}, {app}, {data:?})"))
+        }
+        pub(crate) fn refuse_hand_over(call: &str, reason: &str) -> Result<(), Error> {
+            record(format!("refuse-hand-over({call}, {reason:?})"))
+        }
     }
 
     pub(crate) mod conf {
@@ -510,6 +534,31 @@ mod tests {
         );
         assert_eq!(take_logs(), ["info: done 1"]);
         assert!(take_requests().is_empty());
+    }
+
+    #[test]
+    fn records_hand_over_requests() {
+        let call = Call::from_id("leg-1");
+        call.hand_over("hello", "from handover").unwrap();
+        fail_next("hand-over", Error::InvalidState("being handed over".into()));
+        assert_eq!(
+            call.hand_over("hello", ""),
+            Err(Error::InvalidState("being handed over".into()))
+        );
+        call.refuse_hand_over("busy here").unwrap();
+        assert_eq!(
+            take_requests(),
+            [
+                "hand-over(leg-1, hello, \"from handover\")",
+                "hand-over(leg-1, hello, \"\")",
+                "refuse-hand-over(leg-1, \"busy here\")",
+            ]
+        );
+        let info = handed_over_call_info("leg-2", "alice", "ho-x", "app_1", "data");
+        let from = info.handed_over.as_ref().map(|h| (&*h.from_app, &*h.data));
+        assert_eq!(from, Some(("app_1", "data")));
+        assert_eq!(info.to, "ho-x");
+        assert!(call_info("leg-3", "a", "b").handed_over.is_none());
     }
 
     #[test]

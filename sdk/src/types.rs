@@ -58,6 +58,7 @@ mod tests {
                 ("callee".into(), "user:bob".into()),
                 ("callee".into(), "user:carol".into()),
             ],
+            handed_over: None,
         };
         assert_eq!(info.config_value("callee"), Some("user:bob"));
         assert_eq!(info.config_value("missing"), None);

@@ -16,6 +16,7 @@ mod conference;
 mod control;
 mod examples;
 mod group;
+mod handover;
 mod harness;
 mod harness_parties;
 mod options;

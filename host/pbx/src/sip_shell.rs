@@ -42,6 +42,11 @@ pub enum SipCommand {
         mailbox: mpsc::Sender<CallMsg>,
         reply: oneshot::Sender<Result<CallKey, String>>,
     },
+    /// Route a dialog's events to another session from now on (hand-over).
+    Reroute {
+        key: CallKey,
+        mailbox: mpsc::Sender<CallMsg>,
+    },
     /// Send a re-INVITE with a new offer (hold, resume).
     Reinvite { key: CallKey, sdp: Vec<u8> },
     /// Answer a non-INVITE request the endpoint handed up (REGISTER).
@@ -219,6 +224,11 @@ pub fn spawn(sockets: SipSockets, mut endpoint: Endpoint, calls: Arc<Calls>) -> 
                         Err(err) => {
                             let _ = reply.send(Err(err.to_string()));
                         }
+                    }
+                }
+                Input::Command(SipCommand::Reroute { key, mailbox }) => {
+                    if actors.contains_key(&key) {
+                        actors.insert(key, mailbox);
                     }
                 }
                 Input::Command(SipCommand::Reinvite { key, sdp }) => {

@@ -59,6 +59,7 @@ fn bench(c: &mut Criterion) {
         to: "1000".into(),
         caller_name: None,
         config: Vec::new(),
+        handed_over: None,
     };
     let mut instance = executor
         .block_on(runtime.instantiate(&app, ctx()))

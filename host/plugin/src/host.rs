@@ -9,8 +9,11 @@
 //! - The session mirror (legs with their phase and direction, live conferences, recordings
 //!   and timers) is kept up to date by the call layer through `AppInstance`; accepted requests
 //!   move it optimistically (answer → `Answered`, hangup → `Finished`, a dial adds a `Dialing`
-//!   leg, a conference hangup forgets the conference) so that later requests of the same event
-//!   are judged correctly.
+//!   leg, hand-over → `HandingOver`, refuse-hand-over → `Finished`, a conference hangup
+//!   forgets the conference) so that later requests of the same event are judged correctly.
+//! - A leg in `HandingOver` refuses every request naming it (`invalid-state`) until the host
+//!   answers; `refuse-hand-over` is accepted only for the handed-over leg of the
+//!   `on-call-received` being delivered (`handed_over_call`).
 //! - Accepted requests are queued as [`Action`]s in call order. One event queues at most
 //!   [`MAX_ACTIONS_PER_EVENT`] actions and writes at most [`MAX_LOG_LINES_PER_EVENT`] log
 //!   lines; a session holds at most [`MAX_LIVE_LEGS`] live legs, [`MAX_CONFERENCES`]
@@ -74,6 +77,10 @@ const MAX_HEADERS: usize = 16;
 const DEFAULT_RECORD_MS: u32 = 3_600_000;
 /// Most metadata pairs of one recording.
 const MAX_METADATA: usize = 16;
+/// Most bytes of the data `hand-over` passes to the other app.
+pub(crate) const MAX_HAND_OVER_DATA: usize = 4096;
+/// Most bytes of the reason `refuse-hand-over` gives back.
+pub(crate) const MAX_REFUSE_REASON: usize = 256;
 /// The keys `collect-dtmf` accepts as a terminator (the WIT contract: "#" or "*").
 const TERMINATOR_KEYS: &str = "#*";
 /// The keys `send-dtmf` sends.
@@ -124,6 +131,12 @@ pub(crate) struct HostState {
     pub(crate) conferences: HashSet<String>,
     pub(crate) recordings: HashSet<String>,
     pub(crate) timers: HashSet<TimerId>,
+    /// The phase each leg in `HandingOver` had when the app asked, restored when a refused
+    /// `HandOverResult` arrives and the host did not `set_leg` first.
+    pub(crate) handing_over: HashMap<String, LegPhase>,
+    /// The handed-over leg of the `on-call-received` being delivered right now: the only
+    /// leg `refuse-hand-over` accepts. Set and cleared by the instance around that event.
+    pub(crate) handed_over_call: Option<String>,
     pub(crate) actions: Vec<Action>,
     next_media_id: MediaId,
     next_timer_id: TimerId,
@@ -162,6 +175,8 @@ impl HostState {
             conferences: HashSet::new(),
             recordings: HashSet::new(),
             timers: HashSet::new(),
+            handing_over: HashMap::new(),
+            handed_over_call: None,
             actions: Vec::new(),
             next_media_id: 1,
             next_timer_id: 1,
@@ -181,8 +196,9 @@ impl HostState {
         self.log_lines = 0;
     }
 
-    /// Adds or updates a leg of the mirror.
+    /// Adds or updates a leg of the mirror; this also ends a hand-over the leg was in.
     pub(crate) fn set_leg(&mut self, call: &str, phase: LegPhase, direction: Direction) {
+        self.handing_over.remove(call);
         match self.legs.get_mut(call) {
             Some(leg) => *leg = Leg { phase, direction },
             None => {
@@ -225,10 +241,14 @@ impl HostState {
 
     fn need_live(&self, call: &str) -> WitResult<Leg> {
         let leg = self.leg(call)?;
-        if leg.phase == LegPhase::Finished {
-            return Err(invalid_state(format!("leg `{}` has ended", cut(call, 64))));
+        match leg.phase {
+            LegPhase::Finished => Err(invalid_state(format!("leg `{}` has ended", cut(call, 64)))),
+            LegPhase::HandingOver => Err(invalid_state(format!(
+                "the leg `{}` is being handed over",
+                cut(call, 64)
+            ))),
+            _ => Ok(leg),
         }
-        Ok(leg)
     }
 
     fn need_answered(&self, call: &str, what: &str) -> WitResult<()> {
@@ -735,6 +755,60 @@ impl call_control::Host for HostState {
         self.need_answered(&call, "cancel a transfer")?;
         self.push(Action::CancelTransfer { call })
     }
+
+    fn hand_over(&mut self, call: String, app: String, data: String) -> WitResult<()> {
+        let leg = self.need_live(&call)?;
+        if leg.phase == LegPhase::Dialing {
+            return Err(invalid_state(format!(
+                "cannot hand over leg `{}` while it is being dialled",
+                cut(&call, 64)
+            )));
+        }
+        if !is_app_ref(&app) {
+            return Err(invalid_arg(format!(
+                "app `{}` must be an app id (app_ and 16 hex digits) or a name of 1 to 64 of \
+                 A-Z a-z 0-9 . _ -",
+                cut(&app, 64)
+            )));
+        }
+        if data.len() > MAX_HAND_OVER_DATA {
+            return Err(invalid_arg(format!(
+                "data has {} bytes; the limit is {MAX_HAND_OVER_DATA}",
+                data.len()
+            )));
+        }
+        self.push(Action::HandOver {
+            call: call.clone(),
+            app,
+            data,
+        })?;
+        self.set_phase(&call, LegPhase::HandingOver);
+        self.handing_over.insert(call, leg.phase);
+        Ok(())
+    }
+
+    fn refuse_hand_over(&mut self, call: String, reason: String) -> WitResult<()> {
+        self.need_live(&call)?;
+        if self.handed_over_call.as_deref() != Some(call.as_str()) {
+            return Err(invalid_state(format!(
+                "leg `{}` was not handed over in this on-call-received; refuse-hand-over is \
+                 only allowed during the event that delivers a handed-over leg",
+                cut(&call, 64)
+            )));
+        }
+        if reason.len() > MAX_REFUSE_REASON {
+            return Err(invalid_arg(format!(
+                "reason has {} bytes; the limit is {MAX_REFUSE_REASON}",
+                reason.len()
+            )));
+        }
+        self.push(Action::RefuseHandOver {
+            call: call.clone(),
+            reason,
+        })?;
+        self.set_phase(&call, LegPhase::Finished);
+        Ok(())
+    }
 }
 
 impl conference::Host for HostState {
@@ -1023,6 +1097,12 @@ fn is_name(s: &str) -> bool {
         && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// An app reference for `hand-over`: an app id (`app_` + 16 lowercase hex digits) or an app
+/// name (`[A-Za-z0-9._-]{1,64}`); every app id is also a valid name, so the name rule decides.
+fn is_app_ref(s: &str) -> bool {
+    is_name(s)
 }
 
 /// A `sip:`/`sips:` URI of printable ASCII with a non-empty host.

@@ -1170,6 +1170,221 @@ fn an_event_queues_a_bounded_number_of_actions() {
     );
 }
 
+// ---- hand-over ----
+
+fn handing_msg<T: std::fmt::Debug>(r: WitResult<T>) -> String {
+    match r {
+        Err(wit::Error::InvalidState(m)) => m,
+        other => panic!("expected invalid-state, got {other:?}"),
+    }
+}
+
+#[test]
+fn hand_over_needs_a_known_leg_not_dialing_finished_or_handing_over() {
+    let mut s = answered();
+    assert!(is_not_found(cc::Host::hand_over(
+        &mut s,
+        "nope".into(),
+        "hello".into(),
+        String::new()
+    )));
+    let out = cc::Host::dial(&mut s, user("alice"), dial_opts()).unwrap();
+    s.begin_event();
+    assert!(is_state(cc::Host::hand_over(
+        &mut s,
+        out.clone(),
+        "hello".into(),
+        String::new()
+    )));
+    s.set_leg(&out, LegPhase::Finished, Direction::Outbound);
+    assert!(is_state(cc::Host::hand_over(
+        &mut s,
+        out,
+        "hello".into(),
+        String::new()
+    )));
+    assert!(s.actions.is_empty());
+
+    // An unanswered inbound leg may be handed over as well as an answered one.
+    let mut s = state();
+    cc::Host::hand_over(&mut s, C1.into(), "hello".into(), "x".into()).unwrap();
+    assert_eq!(phase(&s, C1), LegPhase::HandingOver);
+    assert_eq!(s.handing_over.get(C1), Some(&LegPhase::Ringing));
+    assert_eq!(
+        s.actions,
+        vec![Action::HandOver {
+            call: C1.into(),
+            app: "hello".into(),
+            data: "x".into()
+        }]
+    );
+    assert!(
+        handing_msg(cc::Host::hand_over(
+            &mut s,
+            C1.into(),
+            "hello".into(),
+            String::new()
+        ))
+        .contains("is being handed over")
+    );
+}
+
+#[test]
+fn hand_over_checks_the_app_and_the_data() {
+    let mut s = answered();
+    for bad in ["", "a b", "app/x", "héllo", &"a".repeat(65)] {
+        assert!(
+            is_arg(cc::Host::hand_over(
+                &mut s,
+                C1.into(),
+                bad.into(),
+                String::new()
+            )),
+            "{bad:?}"
+        );
+    }
+    assert!(is_arg(cc::Host::hand_over(
+        &mut s,
+        C1.into(),
+        "hello".into(),
+        "d".repeat(MAX_HAND_OVER_DATA + 1)
+    )));
+    // A refused request changes nothing.
+    assert_eq!(phase(&s, C1), LegPhase::Answered);
+    assert!(s.actions.is_empty() && s.handing_over.is_empty());
+    cc::Host::hand_over(
+        &mut s,
+        C1.into(),
+        "app_0123456789abcdef".into(),
+        "d".repeat(MAX_HAND_OVER_DATA),
+    )
+    .unwrap();
+    assert_eq!(phase(&s, C1), LegPhase::HandingOver);
+    let mut s = answered();
+    cc::Host::hand_over(&mut s, C1.into(), "a".repeat(64), String::new()).unwrap();
+    let mut s = answered();
+    cc::Host::hand_over(&mut s, C1.into(), "my-app_2.v1".into(), String::new()).unwrap();
+}
+
+#[test]
+fn a_leg_being_handed_over_refuses_every_request_until_the_host_answers() {
+    let (mut s, b) = two_answered();
+    let conf = cf::Host::create(&mut s, conf_opts()).unwrap();
+    cc::Host::hand_over(&mut s, b.clone(), "other".into(), String::new()).unwrap();
+    s.begin_event();
+    let msg = handing_msg(cc::Host::say(&mut s, b.clone(), "hi".into(), say_opts()));
+    assert!(msg.contains("being handed over"), "{msg}");
+    assert!(is_state(cc::Host::hangup(&mut s, b.clone())));
+    assert!(is_state(cc::Host::stop_media(&mut s, b.clone())));
+    assert!(is_state(cc::Host::hold(&mut s, b.clone(), None)));
+    assert!(is_state(cc::Host::connect(&mut s, C1.into(), b.clone())));
+    assert!(is_state(cc::Host::transfer(
+        &mut s,
+        b.clone(),
+        user("bob"),
+        dial_opts()
+    )));
+    assert!(is_state(cf::Host::join(
+        &mut s,
+        conf.clone(),
+        b.clone(),
+        join_opts()
+    )));
+    assert!(is_state(cf::Host::leave(&mut s, conf, b.clone())));
+    assert!(is_state(rc::Host::start(
+        &mut s,
+        wit::RecordTarget::Call(b.clone()),
+        rec_opts()
+    )));
+    assert!(is_state(cc::Host::refuse_hand_over(
+        &mut s,
+        b.clone(),
+        String::new()
+    )));
+    assert!(s.actions.is_empty());
+    // The other legs are untouched.
+    cc::Host::say(&mut s, C1.into(), "hi".into(), say_opts()).unwrap();
+    // Refused: the host puts the leg back in its real phase and requests work again.
+    s.set_leg(&b, LegPhase::Answered, Direction::Outbound);
+    assert!(s.handing_over.is_empty());
+    cc::Host::say(&mut s, b.clone(), "hi".into(), say_opts()).unwrap();
+    cc::Host::connect(&mut s, C1.into(), b).unwrap();
+}
+
+#[test]
+fn hand_over_is_bounded_by_the_event_budget() {
+    let mut s = answered();
+    for _ in 0..MAX_ACTIONS_PER_EVENT {
+        cc::Host::stop_media(&mut s, C1.into()).unwrap();
+    }
+    assert!(is_failed(cc::Host::hand_over(
+        &mut s,
+        C1.into(),
+        "hello".into(),
+        String::new()
+    )));
+    assert_eq!(phase(&s, C1), LegPhase::Answered);
+    assert!(s.handing_over.is_empty());
+}
+
+#[test]
+fn refuse_hand_over_only_for_the_leg_being_delivered() {
+    let mut s = state();
+    assert!(is_not_found(cc::Host::refuse_hand_over(
+        &mut s,
+        "nope".into(),
+        String::new()
+    )));
+    // Not during the on-call-received of a handed-over leg.
+    let msg = handing_msg(cc::Host::refuse_hand_over(&mut s, C1.into(), "busy".into()));
+    assert!(msg.contains("not handed over"), "{msg}");
+    // The flag names another leg.
+    s.set_leg("c2", LegPhase::Answered, Direction::Inbound);
+    s.handed_over_call = Some("c2".into());
+    assert!(is_state(cc::Host::refuse_hand_over(
+        &mut s,
+        C1.into(),
+        String::new()
+    )));
+    s.handed_over_call = Some(C1.into());
+    assert!(is_arg(cc::Host::refuse_hand_over(
+        &mut s,
+        C1.into(),
+        "r".repeat(MAX_REFUSE_REASON + 1)
+    )));
+    assert_eq!(phase(&s, C1), LegPhase::Ringing);
+    assert!(s.actions.is_empty());
+    cc::Host::refuse_hand_over(&mut s, C1.into(), "r".repeat(MAX_REFUSE_REASON)).unwrap();
+    assert_eq!(
+        s.actions,
+        vec![Action::RefuseHandOver {
+            call: C1.into(),
+            reason: "r".repeat(MAX_REFUSE_REASON)
+        }]
+    );
+    // The leg is no longer this session's.
+    assert_eq!(phase(&s, C1), LegPhase::Finished);
+    assert!(is_state(cc::Host::refuse_hand_over(
+        &mut s,
+        C1.into(),
+        String::new()
+    )));
+    assert!(is_state(cc::Host::answer(&mut s, C1.into())));
+}
+
+#[test]
+fn a_refused_hand_over_cannot_be_handed_on_in_the_same_event() {
+    let mut s = state();
+    s.handed_over_call = Some(C1.into());
+    // Handing the leg on is allowed; refusing it afterwards is not (it is being handed over).
+    cc::Host::hand_over(&mut s, C1.into(), "next".into(), String::new()).unwrap();
+    assert!(is_state(cc::Host::refuse_hand_over(
+        &mut s,
+        C1.into(),
+        String::new()
+    )));
+}
+
 #[test]
 fn legacy_imports_run_the_same_checks() {
     use crate::bindings::v0_1::{call_control as cc1, types as wit1};

@@ -9,6 +9,9 @@
 //!   forgotten), so the app's requests during the event are judged by the new state.
 //! - A 0.1 instance receives only the six 0.1 events; the others return no actions without
 //!   entering wasm.
+//! - `refuse-hand-over` is allowed only while a 0.2 `on-call-received` with `handed_over` set
+//!   runs: the flag naming that leg is set just before it and cleared right after, whatever
+//!   the outcome.
 //! - After an [`AppError`] the instance is poisoned: every later event returns the same
 //!   error without entering wasm (a trapped instance's state is unusable).
 //! - The app's stdout/stderr of an event is drained after it: to the debug log, and into the
@@ -191,6 +194,23 @@ impl AppInstance {
         .await
     }
 
+    /// Delivers `on-hand-over-result` for a leg this session asked to hand over. Accepted:
+    /// the leg is `Finished` here first. Refused: call [`AppInstance::set_leg`] with its real
+    /// phase first (otherwise it returns to the phase it had when the app asked).
+    pub async fn on_hand_over_result(
+        &mut self,
+        call: &str,
+        accepted: bool,
+        reason: Option<&str>,
+    ) -> Result<Vec<Action>, AppError> {
+        self.deliver(&Event::HandOverResult {
+            call: call.into(),
+            accepted,
+            reason: reason.map(str::to_owned),
+        })
+        .await
+    }
+
     /// Brings the mirror in line with an event before the app sees it.
     fn observe(&mut self, event: &Event) {
         let state = self.store.data_mut();
@@ -220,6 +240,19 @@ impl AppInstance {
             Event::Timer { id, .. } => {
                 state.timers.remove(id);
             }
+            Event::HandOverResult { call, accepted, .. } => {
+                let before = state.handing_over.remove(call);
+                if *accepted {
+                    state.set_phase(call, LegPhase::Finished);
+                } else if let Some(before) = before
+                    && state
+                        .legs
+                        .get(call)
+                        .is_some_and(|l| l.phase == LegPhase::HandingOver)
+                {
+                    state.set_phase(call, before);
+                }
+            }
             _ => {}
         }
     }
@@ -238,7 +271,15 @@ impl AppInstance {
                 let guest = app.pbx_app_handlers();
                 let store = &mut self.store;
                 begin(&self.runtime, store);
-                call_v0_2(guest, store, event).await
+                store.data_mut().handed_over_call = match event {
+                    Event::CallReceived(info) if info.handed_over.is_some() => {
+                        Some(info.id.clone())
+                    }
+                    _ => None,
+                };
+                let result = call_v0_2(guest, store, event).await;
+                store.data_mut().handed_over_call = None;
+                result
             }
             Guest::V0_1(app) => {
                 let guest = app.pbx_app_handlers();
@@ -365,6 +406,15 @@ async fn call_v0_2(
         }
         Event::RecordingReady(info) => guest.call_on_recording_ready(store, &info.into()).await,
         Event::Timer { id, tag } => guest.call_on_timer(store, *id, tag).await,
+        Event::HandOverResult {
+            call,
+            accepted,
+            reason,
+        } => {
+            guest
+                .call_on_hand_over_result(store, call, *accepted, reason.as_deref())
+                .await
+        }
     }
 }
 

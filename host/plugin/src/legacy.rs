@@ -89,6 +89,7 @@ impl log::Host for HostState {
     }
 }
 
+/// 0.1 has no hand-over: `handed_over` is dropped (the host never hands a leg to a 0.1 app).
 impl From<&CallInfo> for wit::CallInfo {
     fn from(c: &CallInfo) -> Self {
         wit::CallInfo {

@@ -32,8 +32,8 @@ pub use limits::RuntimeStats;
 pub use runtime::{CallContext, CompiledApp, Runtime, RuntimeConfig};
 pub use types::{
     AbiVersion, Action, CallEnded, CallInfo, CollectEnd, CollectOptions, CollectedDigits,
-    ConferenceOptions, DialOptions, Direction, Endpoint, Event, GroupStage, HangupBy, HangupReason,
-    JoinOptions, LegPhase, MediaFinished, MediaId, MuteDirection, ParticipantRole, PlayOptions,
-    RecordOptions, RecordTarget, RecordingInfo, RingStrategy, SayOptions, TimerId,
+    ConferenceOptions, DialOptions, Direction, Endpoint, Event, GroupStage, HandOverInfo, HangupBy,
+    HangupReason, JoinOptions, LegPhase, MediaFinished, MediaId, MuteDirection, ParticipantRole,
+    PlayOptions, RecordOptions, RecordTarget, RecordingInfo, RingStrategy, SayOptions, TimerId,
 };
 pub use validate::ValidationError;

@@ -49,7 +49,11 @@ pub enum LegPhase {
     Dialing,
     /// The leg is answered (200 OK sent or received).
     Answered,
-    /// The leg ended or is ending (rejected, hung up, cancelled or finished).
+    /// The app asked to hand the leg over to another app and the host has not answered yet:
+    /// every request naming the leg gets `invalid-state` until the host calls `set_leg`
+    /// (refused: the leg's real phase) or delivers an accepted `HandOverResult`.
+    HandingOver,
+    /// The leg ended or is ending (rejected, hung up, cancelled, handed over or finished).
     Finished,
 }
 
@@ -77,6 +81,18 @@ pub struct CallInfo {
     pub caller_name: Option<String>,
     /// The app's configuration values (name, value).
     pub config: Vec<(String, String)>,
+    /// Set when another app handed this leg over; `None` for every other call (and always
+    /// for 0.1 apps, which cannot be handed a leg).
+    pub handed_over: Option<HandOverInfo>,
+}
+
+/// Where a handed-over leg comes from, given in [`CallInfo::handed_over`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HandOverInfo {
+    /// The id of the app whose session handed the leg over.
+    pub from_app: String,
+    /// What that app passed along (at most 4 KiB).
+    pub data: String,
 }
 
 /// Who ended a leg.
@@ -448,6 +464,18 @@ pub enum Event {
         /// The tag given to `set-timer`.
         tag: String,
     },
+    /// `on-hand-over-result`, the outcome of [`Action::HandOver`] (skipped for 0.1 apps).
+    /// Accepted: the mirror marks the leg `Finished` first, as for `CallFinished`. Refused:
+    /// the host calls `set_leg` with the leg's real phase before delivering it (a leg still
+    /// `HandingOver` then goes back to the phase it had when the app asked).
+    HandOverResult {
+        /// The leg.
+        call: String,
+        /// True when the other app took the leg; it has left this session.
+        accepted: bool,
+        /// Why it was refused or failed (the other app's reason, no such app, ...).
+        reason: Option<String>,
+    },
 }
 
 impl Event {
@@ -471,6 +499,7 @@ impl Event {
             Event::ConferenceMediaFinished { .. } => "on-conference-media-finished",
             Event::RecordingReady(_) => "on-recording-ready",
             Event::Timer { .. } => "on-timer",
+            Event::HandOverResult { .. } => "on-hand-over-result",
         }
     }
 }
@@ -772,6 +801,26 @@ pub enum Action {
         /// The timer.
         id: TimerId,
     },
+    /// Hand the leg over to another app; the mirror holds the leg in `HandingOver` until the
+    /// host answers with `set_leg` (refused) or `Event::HandOverResult` (accepted). The host
+    /// checks that the app exists and that the leg is in no bridge or conference, and answers
+    /// `HandOverResult { accepted: false, .. }` when not possible.
+    HandOver {
+        /// The leg (known, not finished, not dialing, not already being handed over).
+        call: String,
+        /// An app id (`app_` + 16 hex) or an app name (`[A-Za-z0-9._-]{1,64}`).
+        app: String,
+        /// Passed to the other app in `CallInfo::handed_over` (at most 4096 bytes).
+        data: String,
+    },
+    /// Give back a leg that was handed over to this app, during the `CallReceived` that
+    /// delivered it; the mirror marks the leg `Finished` (it is no longer this session's).
+    RefuseHandOver {
+        /// The handed-over leg.
+        call: String,
+        /// Told to the handing session (at most 256 bytes).
+        reason: String,
+    },
 }
 
 // ---- plain → 0.2 bindings (events) ----
@@ -794,6 +843,10 @@ impl From<&CallInfo> for wit::CallInfo {
             to: c.to.clone(),
             caller_name: c.caller_name.clone(),
             config: c.config.clone(),
+            handed_over: c.handed_over.as_ref().map(|h| wit::HandOverInfo {
+                from_app: h.from_app.clone(),
+                data: h.data.clone(),
+            }),
         }
     }
 }

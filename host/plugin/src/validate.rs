@@ -18,6 +18,9 @@ pub(crate) const HANDLERS_V0_1: &str = "pbx:app/handlers@0.1.0";
 
 const CALL_INFO: &str = "record{id: string, direction: enum{inbound, outbound}, from: string, \
      to: string, caller-name: option<string>, config: list<tuple<string, string>>}";
+const CALL_INFO_V0_2: &str = "record{id: string, direction: enum{inbound, outbound}, \
+     from: string, to: string, caller-name: option<string>, config: list<tuple<string, string>>, \
+     handed-over: option<record{from-app: string, data: string}>}";
 const MEDIA_FINISHED: &str = "record{id: u64, played-completely: bool, digit: option<string>}";
 const COLLECTED: &str =
     "record{digits: string, end: enum{max-digits, terminator, timeout, cancelled}}";
@@ -46,7 +49,7 @@ fn expected_v0_1() -> Vec<(&'static str, String)> {
 fn expected_v0_2() -> Vec<(&'static str, String)> {
     let s = |t: &str| t.to_string();
     vec![
-        ("on-call-received", format!("func({CALL_INFO})")),
+        ("on-call-received", format!("func({CALL_INFO_V0_2})")),
         ("on-call-ringing", s("func(string)")),
         ("on-call-early-media", s("func(string)")),
         ("on-call-answered", s("func(string)")),
@@ -78,6 +81,10 @@ fn expected_v0_2() -> Vec<(&'static str, String)> {
             s("func(record{id: string, duration-ms: u64, files: u32})"),
         ),
         ("on-timer", s("func(u64, string)")),
+        (
+            "on-hand-over-result",
+            s("func(string, bool, option<string>)"),
+        ),
     ]
 }
 
@@ -415,9 +422,10 @@ mod tests {
     fn expected_handler_sets() {
         assert_eq!(expected_v0_1().len(), 6);
         let v2 = expected_v0_2();
-        assert_eq!(v2.len(), 17);
+        assert_eq!(v2.len(), 18);
         let names: std::collections::HashSet<_> = v2.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 18);
+        assert!(names.contains("on-hand-over-result"));
     }
 
     #[test]

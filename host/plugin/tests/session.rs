@@ -315,6 +315,11 @@ async fn a_0_1_app_still_runs_and_skips_0_2_events() {
         Event::ConferenceFinished {
             conference: "cnf_1".into(),
         },
+        Event::HandOverResult {
+            call: CALL.into(),
+            accepted: false,
+            reason: Some("busy".into()),
+        },
     ] {
         assert!(app.deliver(&event).await.unwrap().is_empty());
     }

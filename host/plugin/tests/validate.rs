@@ -26,6 +26,8 @@ fn accepts_the_example_apps_and_fixtures_that_are_apps() {
         "conference_callback",
         "follow_me",
         "attended_transfer",
+        "handover",
+        "handover_refuser",
         "legacy_hello",
     ] {
         match rt.compile(&component(name)) {

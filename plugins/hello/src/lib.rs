@@ -20,7 +20,10 @@ impl App for Hello {
             // The pbx is dialing this leg; greet once it answers.
             return;
         }
-        if let Err(e) = call.answer() {
+        // A leg another app handed over may be answered already; it is greeted either way.
+        if info.handed_over.is_none()
+            && let Err(e) = call.answer()
+        {
             log::warn!("answer failed: {e}");
             return;
         }

@@ -41,6 +41,22 @@ pub enum CallMsg {
     ConferenceHangup { conference: String },
     /// The server is shutting down.
     Shutdown,
+    /// A leg this session handed over was accepted by the other app's session.
+    HandOverAccepted { call: String },
+    /// A leg this session handed over comes back: the other app refused it.
+    HandBack { leg: MovingLeg, reason: String },
+    /// A leg this session handed over ended in the other session before it was accepted
+    /// (the app failed); it does not come back.
+    HandOverFailed { call: String, reason: String },
+}
+
+/// A leg on its way between two sessions (hand-over); its sockets and dialog travel with it.
+pub struct MovingLeg(pub(crate) Box<leg::Leg>);
+
+impl std::fmt::Debug for MovingLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MovingLeg").field(&self.0.id).finish()
+    }
 }
 
 /// What the SIP side reports about one dialog.
@@ -152,6 +168,24 @@ impl Calls {
         session::spawn(
             self.clone(),
             session::Start::Inbound(incoming),
+            sip,
+            tx.clone(),
+            rx,
+        );
+        tx
+    }
+
+    /// Starts a session of `app_id` for a leg another session handed over; returns the new
+    /// session's mailbox.
+    pub(crate) fn spawn_handed_over(
+        self: &Arc<Self>,
+        handover: session::HandOver,
+        sip: SipHandle,
+    ) -> mpsc::Sender<CallMsg> {
+        let (tx, rx) = mpsc::channel(MAILBOX_DEPTH);
+        session::spawn(
+            self.clone(),
+            session::Start::HandOver(Box::new(handover)),
             sip,
             tx.clone(),
             rx,

@@ -43,7 +43,7 @@ use super::leg::{
 };
 use super::recording::{RecFile, Recording};
 use super::state::{CallState, Ending, HangupBy, HangupReason, reason_for_reject_status};
-use super::{CallMsg, Calls, ConferenceView, ParticipantView, SipMsg};
+use super::{CallMsg, Calls, ConferenceView, MovingLeg, ParticipantView, SipMsg};
 use crate::sip_shell::{SipCommand, SipHandle};
 
 /// How long we wait for the SIP side to confirm our BYE before we give up on it.
@@ -74,6 +74,30 @@ pub(crate) enum Start {
         target: Endpoint,
         connect_timeout: Duration,
     },
+    /// Another session handed a leg over to this session's app.
+    HandOver(Box<HandOver>),
+}
+
+/// A leg handed over to another app's session, with what that session needs.
+pub(crate) struct HandOver {
+    pub(crate) leg: MovingLeg,
+    pub(crate) app_id: String,
+    pub(crate) version: u32,
+    pub(crate) from_app: String,
+    pub(crate) data: String,
+    /// The handing session, told the outcome.
+    pub(crate) origin: mpsc::Sender<CallMsg>,
+}
+
+/// A leg this session handed over. Its dialog's SIP events keep coming here until the other
+/// session accepts it (then the SIP task is told to send them there), and are passed on to
+/// `to` meanwhile; so no event is lost whichever way the hand-over ends.
+struct Away {
+    call: String,
+    keys: Vec<CallKey>,
+    to: mpsc::Sender<CallMsg>,
+    /// Accepted (or ended there): only late events are still passed on.
+    resolved: bool,
 }
 
 pub(crate) fn spawn(
@@ -106,6 +130,10 @@ pub(crate) fn spawn(
             mailbox_tx.clone(),
         );
     }
+    if let Start::HandOver(handover) = &start {
+        // The registry points at the new session before the old one lets go of the leg.
+        calls.register(handover.leg.0.record.clone(), mailbox_tx.clone());
+    }
     let (media_tx, media_rx) = mpsc::channel(64);
     let session = Session {
         calls,
@@ -125,6 +153,8 @@ pub(crate) fn spawn(
         media_tx,
         media_rx,
         rr: 0,
+        away: Vec::new(),
+        handover_origin: None,
     };
     tokio::spawn(session.run(id.clone(), start).instrument(span));
     id
@@ -152,6 +182,11 @@ struct Session {
     media_rx: mpsc::Receiver<ClipResult>,
     /// Round-robin start for polling the legs' sockets, so no leg starves the others.
     rr: usize,
+    /// Legs handed over to other sessions, not yet accepted or given back.
+    away: Vec<Away>,
+    /// For a session started by a hand-over: who handed the leg over, told once the first
+    /// event is done.
+    handover_origin: Option<(mpsc::Sender<CallMsg>, String)>,
 }
 
 fn ending(by: HangupBy, reason: HangupReason, sip_status: Option<u16>) -> Ending {
@@ -176,13 +211,18 @@ impl Session {
                 self.start_outbound(id, app_id, version, from, target, connect_timeout)
                     .await
             }
+            Start::HandOver(handover) => self.start_handed_over(*handover).await,
         }
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let mut buf = vec![0u8; 2048];
         loop {
             self.deliver_events().await;
-            if self.legs.iter().all(Leg::is_over) && self.events.is_empty() {
+            self.report_hand_over().await;
+            if self.legs.iter().all(Leg::is_over)
+                && self.events.is_empty()
+                && self.away.iter().all(|a| a.resolved)
+            {
                 break;
             }
             let media_live = self.legs.iter().any(Leg::has_media);
@@ -311,6 +351,7 @@ impl Session {
             to: self.legs[0].record.to.clone(),
             caller_name: incoming.from_display.clone(),
             config: Vec::new(),
+            handed_over: None,
         };
         self.sync_phases();
         self.events.push_back(Event::CallReceived(info));
@@ -342,6 +383,7 @@ impl Session {
             to,
             caller_name: None,
             config: Vec::new(),
+            handed_over: None,
         };
         self.sync_phases();
         self.events.push_back(Event::CallReceived(info));
@@ -721,12 +763,50 @@ impl Session {
                 self.end_all(ending(HangupBy::Local, HangupReason::Admin, None))
                     .await;
             }
+            CallMsg::HandOverAccepted { call } => {
+                if let Some(away) = self.away.iter_mut().find(|a| a.call == call) {
+                    away.resolved = true;
+                    for key in away.keys.clone() {
+                        self.sip
+                            .send(SipCommand::Reroute {
+                                key,
+                                mailbox: away.to.clone(),
+                            })
+                            .await;
+                    }
+                }
+                info!(leg = %call, "hand-over accepted");
+                self.events.push_back(Event::HandOverResult {
+                    call,
+                    accepted: true,
+                    reason: None,
+                });
+            }
+            CallMsg::HandOverFailed { call, reason } => {
+                if let Some(away) = self.away.iter_mut().find(|a| a.call == call) {
+                    away.resolved = true;
+                }
+                if let Some(app) = self.app.as_mut() {
+                    app.set_leg(&call, LegPhase::Finished, pbx_plugin::Direction::Inbound);
+                }
+                self.events.push_back(Event::HandOverResult {
+                    call,
+                    accepted: false,
+                    reason: Some(reason),
+                });
+            }
+            CallMsg::HandBack { leg, reason } => self.take_back(*leg.0, reason),
         }
     }
 
     async fn handle_sip(&mut self, key: CallKey, msg: SipMsg) {
         let Some((idx, attempt)) = self.leg_by_key(key) else {
-            debug!(?key, "SIP event for no leg");
+            // A leg on its way to another session: its events follow it.
+            if let Some(away) = self.away.iter().find(|a| a.keys.contains(&key)) {
+                let _ = away.to.send(CallMsg::Sip { key, msg }).await;
+            } else {
+                debug!(?key, "SIP event for no leg");
+            }
             return;
         };
         if self.legs[idx].is_over() {
@@ -1791,6 +1871,8 @@ impl Session {
             }
             Action::RecordStart { id, target, opts } => self.start_recording(id, target, opts),
             Action::RecordStop { id } => self.stop_recording(&id),
+            Action::HandOver { call, app, data } => self.hand_over(call, app, data).await,
+            Action::RefuseHandOver { call, reason } => self.refuse_hand_over(call, reason).await,
             Action::SetTimer { id, ms, tag } => {
                 let when = Instant::now() + Duration::from_millis(u64::from(ms));
                 self.timers.push((when, id, tag));
@@ -2541,6 +2623,200 @@ impl Session {
         }
         self.deliver_events().await;
         debug!("session over");
+    }
+}
+
+impl Session {
+    // ----- hand-over ------------------------------------------------------------------------
+
+    fn hand_over_failed(&mut self, call: String, reason: String) {
+        info!(leg = %call, %reason, "hand-over not possible");
+        self.events.push_back(Event::HandOverResult {
+            call,
+            accepted: false,
+            reason: Some(reason),
+        });
+    }
+
+    /// The app's `hand-over`: the leg moves, with its sockets and dialog, to a new session of
+    /// the other app; its SIP events are rerouted there.
+    async fn hand_over(&mut self, call: String, app: String, data: String) {
+        let Some(idx) = self.live_leg(&call) else {
+            return self.hand_over_failed(call, "the leg has ended".into());
+        };
+        if self.legs[idx].attach != Attach::None {
+            return self.hand_over_failed(call, "the leg is in a bridge or conference".into());
+        }
+        if self.legs[idx].dialer.is_some() {
+            return self.hand_over_failed(call, "the leg is still being dialled".into());
+        }
+        let found = if pbx_store::is_id(pbx_store::APP_PREFIX, &app) {
+            self.calls.store.app(&app).ok().flatten()
+        } else {
+            self.calls
+                .store
+                .list_apps()
+                .ok()
+                .and_then(|apps| apps.into_iter().find(|a| a.name == app))
+        };
+        let Some((app_id, version)) = found.and_then(|a| a.active_version.map(|v| (a.id, v)))
+        else {
+            return self.hand_over_failed(call, format!("no app `{app}` with a deployed version"));
+        };
+        self.stop_leg_media(idx);
+        if let Some(collected) = self.legs[idx].collector.cancel() {
+            self.events.push_back(Event::Collected {
+                call: call.clone(),
+                collected: collected_to_app(collected),
+            });
+        }
+        let leg = self.legs.remove(idx);
+        self.forget_relays();
+        let keys: Vec<CallKey> = leg
+            .key
+            .into_iter()
+            .chain(leg.attempts.iter().map(|(_, k)| *k))
+            .collect();
+        info!(leg = %call, to_app = %app_id, "handing over");
+        let handover = HandOver {
+            leg: MovingLeg(Box::new(leg)),
+            app_id,
+            version,
+            from_app: self.app_id.clone().unwrap_or_default(),
+            data,
+            origin: self.mailbox_tx.clone(),
+        };
+        let to = self.calls.spawn_handed_over(handover, self.sip.clone());
+        self.away.push(Away {
+            call,
+            keys,
+            to,
+            resolved: false,
+        });
+    }
+
+    /// The other app refused a leg we handed over: it is ours again.
+    fn take_back(&mut self, mut leg: Leg, reason: String) {
+        let call = leg.id.clone();
+        self.away.retain(|a| a.call != call);
+        leg.attach = Attach::None;
+        leg.record.app_id = self.app_id.clone();
+        leg.record.app_version = self.app_version;
+        // Its dialog was never rerouted: events for it still reach this session.
+        self.calls
+            .register(leg.record.clone(), self.mailbox_tx.clone());
+        self.legs.push(leg);
+        self.forget_relays();
+        // The app may act on the leg in `on-hand-over-result`: its mirror must know it first.
+        self.sync_phases();
+        info!(leg = %call, %reason, "hand-over refused; the leg is back");
+        self.events.push_back(Event::HandOverResult {
+            call,
+            accepted: false,
+            reason: Some(reason),
+        });
+    }
+
+    /// A session started by a hand-over: the leg joins it and the app hears about it.
+    async fn start_handed_over(&mut self, handover: HandOver) {
+        let HandOver {
+            leg,
+            app_id,
+            version,
+            from_app,
+            data,
+            origin,
+        } = handover;
+        let mut leg = *leg.0;
+        leg.attach = Attach::None;
+        leg.record.app_id = Some(app_id.clone());
+        leg.record.app_version = Some(version);
+        let call = leg.id.clone();
+        let outbound = leg.direction == LegDirection::Outbound;
+        self.master = call.clone();
+        self.app_id = Some(app_id.clone());
+        self.app_version = Some(version);
+        self.legs.push(leg);
+        self.sync_record(0);
+        if self.load_app(&app_id, version, outbound).await.is_err() {
+            let leg = self.legs.remove(0);
+            let reason = "the other app could not start".to_string();
+            let _ = origin
+                .send(CallMsg::HandBack {
+                    leg: MovingLeg(Box::new(leg)),
+                    reason,
+                })
+                .await;
+            return;
+        }
+        let record = &self.legs[0].record;
+        let info = pbx_plugin::CallInfo {
+            id: call.clone(),
+            direction: if outbound {
+                pbx_plugin::Direction::Outbound
+            } else {
+                pbx_plugin::Direction::Inbound
+            },
+            from: record.from.clone(),
+            to: record.to.clone(),
+            caller_name: None,
+            config: Vec::new(),
+            handed_over: Some(pbx_plugin::HandOverInfo { from_app, data }),
+        };
+        self.sync_phases();
+        self.events.push_back(Event::CallReceived(info));
+        self.handover_origin = Some((origin, call));
+    }
+
+    /// After the first event of a handed-over session: tell the handing session the outcome.
+    async fn report_hand_over(&mut self) {
+        let Some((origin, call)) = self.handover_origin.take() else {
+            return;
+        };
+        let msg = match self.leg_index(&call) {
+            Some(i) if !self.legs[i].is_over() => CallMsg::HandOverAccepted { call },
+            Some(_) => CallMsg::HandOverFailed {
+                call,
+                reason: "the leg ended in the other app".into(),
+            },
+            // Refused: already handed back.
+            None => return,
+        };
+        let _ = origin.send(msg).await;
+    }
+
+    /// The app's `refuse-hand-over`: the leg goes back to the session that handed it over.
+    async fn refuse_hand_over(&mut self, call: String, reason: String) {
+        let Some((origin, expected)) = self.handover_origin.take() else {
+            return;
+        };
+        if expected != call {
+            self.handover_origin = Some((origin, expected));
+            return;
+        }
+        let Some(idx) = self.live_leg(&call) else {
+            self.handover_origin = Some((origin, expected));
+            return;
+        };
+        self.stop_leg_media(idx);
+        let _ = self.legs[idx].collector.cancel();
+        let leg = self.legs.remove(idx);
+        self.forget_relays();
+        info!(leg = %call, %reason, "refusing the hand-over");
+        let _ = origin
+            .send(CallMsg::HandBack {
+                leg: MovingLeg(Box::new(leg)),
+                reason,
+            })
+            .await;
+    }
+
+    /// Relay decisions name legs by index; after a leg left, they are made again next tick.
+    fn forget_relays(&mut self) {
+        for leg in &mut self.legs {
+            leg.relay_from = None;
+            leg.relay_to = None;
+        }
     }
 }
 

@@ -66,6 +66,7 @@ pub(crate) fn call_info() -> CallInfo {
         to: "1000".into(),
         caller_name: Some("Alice".into()),
         config: vec![("greeting".into(), "hi".into())],
+        handed_over: None,
     }
 }
 
