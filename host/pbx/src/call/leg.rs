@@ -92,6 +92,8 @@ pub(crate) struct Leg {
     pub(crate) collector: Collector,
     pub(crate) pending: VecDeque<PendingMedia>,
     pub(crate) attach: Attach,
+    /// The mixer key of this leg in its conference, while `attach` is a conference.
+    pub(crate) conf_key: Option<u64>,
     pub(crate) held: bool,
     pub(crate) mute_in: bool,
     pub(crate) mute_out: bool,
@@ -176,6 +178,7 @@ impl Leg {
             collector: Collector::new(),
             pending: VecDeque::new(),
             attach: Attach::None,
+            conf_key: None,
             held: false,
             mute_in: false,
             mute_out: false,

@@ -1024,13 +1024,17 @@ impl Session {
             }
         }
         // 2. Conferences.
+        // Each participant's input goes to its conference under the mixer key kept on the leg,
+        // so a tick costs O(legs x conferences), not a search per participant.
+        for leg in &self.legs {
+            if let (Attach::Conference(cid), Some(key)) = (&leg.attach, leg.conf_key)
+                && let Some(conf) = self.conferences.iter_mut().find(|c| &c.id == cid)
+            {
+                conf.mixer.push(key, &leg.input);
+            }
+        }
         for ci in 0..self.conferences.len() {
             let conf = &mut self.conferences[ci];
-            for p in &conf.participants {
-                if let Some(leg) = self.legs.iter().find(|l| l.id == p.call) {
-                    conf.mixer.push(p.key, &leg.input);
-                }
-            }
             conf.announcement = [0; FRAME];
             if conf.player.next_frame(&mut conf.announcement) {
                 conf.mixer.push_announcement(&conf.announcement);
@@ -1059,9 +1063,9 @@ impl Session {
                     }
                     Attach::Conference(cid) => {
                         if let Some(conf) = self.conferences.iter_mut().find(|c| &c.id == cid)
-                            && let Some(p) = conf.participant(&leg.id)
+                            && let Some(key) = leg.conf_key
                         {
-                            frame.copy_from_slice(conf.mixer.output(p.key));
+                            frame.copy_from_slice(conf.mixer.output(key));
                             if conf.opts.music_when_alone && conf.participants.len() == 1 {
                                 if conf.music.is_none() {
                                     conf.music = Some(MusicLoop::new(self.calls.music()));
@@ -2182,12 +2186,38 @@ impl Session {
         if a == b {
             return;
         }
+        self.leave_any_conference(a);
+        self.leave_any_conference(b);
         self.detach(a);
         self.detach(b);
         let (ida, idb) = (self.legs[a].id.clone(), self.legs[b].id.clone());
         self.legs[a].attach = Attach::Bridge(idb);
         self.legs[b].attach = Attach::Bridge(ida);
         debug!(a = %self.legs[a].id, b = %self.legs[b].id, "bridged");
+    }
+
+    /// Takes a leg out of the conference it is in, if any, because it is being bridged: the
+    /// conference hears it leave and finishes if it was the last participant.
+    fn leave_any_conference(&mut self, idx: usize) {
+        let Attach::Conference(cid) = self.legs[idx].attach.clone() else {
+            return;
+        };
+        self.legs[idx].attach = Attach::None;
+        let call = self.legs[idx].id.clone();
+        let Some(ci) = self.conferences.iter().position(|c| c.id == cid) else {
+            return;
+        };
+        if self.conferences[ci].leave(&call) {
+            self.events.push_back(Event::ParticipantLeft {
+                conference: cid.clone(),
+                call,
+            });
+        }
+        if self.conferences[ci].is_empty_after_use() {
+            self.finish_conference(ci);
+        } else {
+            self.publish_conference(&cid);
+        }
     }
 
     /// Takes a leg out of its bridge (both sides); conferences are left with `leave`.
@@ -2197,10 +2227,6 @@ impl Session {
             && self.legs[p].attach == Attach::Bridge(self.legs[idx].id.clone())
         {
             self.legs[p].attach = Attach::None;
-        }
-        if let Attach::Conference(cid) = &self.legs[idx].attach {
-            // Keep conference membership; callers use leave_conference.
-            let _ = cid;
         }
     }
 
@@ -2291,17 +2317,17 @@ impl Session {
             });
             return;
         };
+        if self.legs[idx].attach == Attach::Conference(conference.to_string()) {
+            self.events.push_back(Event::ParticipantJoinFailed {
+                conference: conference.to_string(),
+                call: call.to_string(),
+                reason: "the leg is already in this conference".into(),
+            });
+            return;
+        }
         // Out of a bridge or another conference first.
         self.detach(idx);
-        if let Attach::Conference(old) = self.legs[idx].attach.clone()
-            && let Some(conf) = self.conferences.iter_mut().find(|c| c.id == old)
-        {
-            conf.leave(call);
-            self.events.push_back(Event::ParticipantLeft {
-                conference: old.clone(),
-                call: call.to_string(),
-            });
-        }
+        self.leave_any_conference(idx);
         let now = Utc::now();
         let joined = self
             .conferences
@@ -2311,6 +2337,12 @@ impl Session {
         match joined {
             Some(true) => {
                 self.legs[idx].attach = Attach::Conference(conference.to_string());
+                self.legs[idx].conf_key = self
+                    .conferences
+                    .iter()
+                    .find(|c| c.id == conference)
+                    .and_then(|c| c.participant(call))
+                    .map(|p| p.key);
                 self.events.push_back(Event::ParticipantJoined {
                     conference: conference.to_string(),
                     call: call.to_string(),
