@@ -220,7 +220,7 @@ sipp -sf uas-pcmu.xml -i 127.0.0.1 -p $TRANSCODE_PORT -mi 127.0.0.1 -mp 17000 -r
     -l 1000 -nostdin -trace_err > uas-pcmu.out 2>&1 &
 uas_pcmu_pid=$!
 
-api() { curl -sf -H "Authorization: Bearer $TOKEN" "$@"; }
+api() { curl -sS --fail-with-body -H "Authorization: Bearer $TOKEN" "$@"; }
 json() { api -H 'Content-Type: application/json' "$@"; }
 app_id=$(json -X POST -d '{"name":"bench-media"}' "http://$HTTP/v1/apps" | jq -r .id)
 version=$(api -X POST -H 'Content-Type: application/wasm' \

@@ -220,3 +220,152 @@ impl Registrar {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests unwrap known-good values")]
+mod tests {
+    use std::net::SocketAddr;
+
+    use pbx_sip::digest::Credentials;
+    use pbx_sip::{ContactBinding, RequestKey, Transport};
+
+    use super::*;
+
+    fn registrar(algorithms: Vec<Algorithm>) -> (tempfile::TempDir, Registrar) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(pbx_store::Store::open(dir.path()).unwrap());
+        store
+            .create_sip_user("alice", "correct horse", None, "pbx")
+            .unwrap();
+        (dir, Registrar::new("pbx".into(), algorithms, store))
+    }
+
+    fn register(user: &str, authorization: Option<String>) -> RegisterRequest {
+        RegisterRequest {
+            key: RequestKey(1),
+            from_user: Some(user.into()),
+            to_user: Some(user.into()),
+            contacts: vec![ContactBinding {
+                uri: format!("sip:{user}@127.0.0.1:5062"),
+                expires: None,
+            }],
+            star: false,
+            expires: Some(600),
+            authorization,
+            call_id: "reg-1".into(),
+            cseq: 1,
+            peer: Peer {
+                transport: Transport::Udp,
+                addr: SocketAddr::from(([127, 0, 0, 1], 5062)),
+                conn: None,
+            },
+            request_uri: "sip:127.0.0.1:5060".into(),
+        }
+    }
+
+    /// Answers the challenge of `algorithm` in `answer` as `user` with `password`.
+    fn respond(answer: &RegisterAnswer, algorithm: &str, user: &str, password: &str) -> String {
+        let challenge = answer
+            .headers
+            .iter()
+            .map(|(_, v)| v)
+            .find(|v| v.contains(algorithm))
+            .unwrap();
+        let creds = Credentials {
+            username: user.into(),
+            password: password.into(),
+        };
+        digest::authorization(
+            challenge,
+            "REGISTER",
+            "sip:127.0.0.1:5060",
+            &creds,
+            "c0ffee",
+            1,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn sha256_and_md5_responses_register_when_offered() {
+        let (_dir, reg) = registrar(vec![Algorithm::Sha256, Algorithm::Md5]);
+        let first = reg.handle(&register("alice", None));
+        assert_eq!(first.status, 401);
+        let offered: Vec<&str> = first.headers.iter().map(|(_, v)| v.as_str()).collect();
+        assert!(
+            offered[0].contains("SHA-256") && offered[1].contains("MD5"),
+            "{offered:?}"
+        );
+        for alg in ["SHA-256", "MD5"] {
+            let auth = respond(&first, alg, "alice", "correct horse");
+            let ok = reg.handle(&register("alice", Some(auth)));
+            assert_eq!(ok.status, 200, "{alg}: {ok:?}");
+            assert!(
+                ok.headers[0]
+                    .1
+                    .starts_with("<sip:alice@127.0.0.1:5062>;expires=")
+            );
+        }
+        assert_eq!(reg.contacts("alice"), vec!["sip:alice@127.0.0.1:5062"]);
+    }
+
+    #[test]
+    fn unknown_users_and_wrong_passwords_get_the_same_answer() {
+        let (_dir, reg) = registrar(vec![Algorithm::Md5]);
+        let challenge = reg.handle(&register("alice", None));
+        let wrong = reg.handle(&register(
+            "alice",
+            Some(respond(&challenge, "MD5", "alice", "wrong password")),
+        ));
+        let unknown = reg.handle(&register(
+            "mallory",
+            Some(respond(&challenge, "MD5", "mallory", "correct horse")),
+        ));
+        let shape = |a: &RegisterAnswer| {
+            (
+                a.status,
+                a.headers
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.clone(),
+                            v.split("nonce=").next().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(wrong.status, 401);
+        assert_eq!(shape(&wrong), shape(&unknown));
+        assert!(reg.contacts("alice").is_empty());
+    }
+
+    #[test]
+    fn a_user_cannot_register_another_users_address() {
+        let (_dir, reg) = registrar(vec![Algorithm::Md5]);
+        let challenge = reg.handle(&register("bob", None));
+        // alice's valid credentials, but for bob's address of record.
+        let auth = respond(&challenge, "MD5", "alice", "correct horse");
+        let answer = reg.handle(&register("bob", Some(auth)));
+        assert_eq!(answer.status, 401);
+        assert!(reg.contacts("bob").is_empty());
+    }
+
+    #[test]
+    fn expires_zero_removes_a_binding_and_short_times_are_refused() {
+        let (_dir, reg) = registrar(vec![Algorithm::Md5]);
+        let challenge = reg.handle(&register("alice", None));
+        let auth = respond(&challenge, "MD5", "alice", "correct horse");
+        assert_eq!(
+            reg.handle(&register("alice", Some(auth.clone()))).status,
+            200
+        );
+        let mut short = register("alice", Some(auth.clone()));
+        short.expires = Some(10);
+        assert_eq!(reg.handle(&short).status, 423);
+        let mut remove = register("alice", Some(auth));
+        remove.expires = Some(0);
+        assert_eq!(reg.handle(&remove).status, 200);
+        assert!(reg.contacts("alice").is_empty());
+    }
+}
