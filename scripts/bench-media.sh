@@ -237,6 +237,8 @@ done
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 udp_out() { awk '/^Udp:/ && $2 ~ /^[0-9]+$/ {print $5}' /proc/net/snmp; }
+# Datagrams the kernel dropped for a full receive buffer or an error (InErrors + RcvbufErrors).
+udp_drops() { awk '/^Udp:/ && $2 ~ /^[0-9]+$/ {print $4 + $6}' /proc/net/snmp; }
 now() { date +%s.%N; }
 answered() { api "http://$HTTP/v1/calls" | jq '[.calls[] | select(.status == "progressing")] | length' || echo 0; }
 joined() { api "http://$HTTP/v1/conferences" | jq '[.conferences[]?.participants | length] | add // 0' || echo 0; }
@@ -250,7 +252,7 @@ quiet_results=()
 run_case() {
     local label=$1 number=$2 calls=$3 scenario=$4 ready_cmd=$5 want=$6 quiet=$7
     local rate=$((calls < 50 ? calls : 50))
-    local start ready c0 c1 t0 t1 s0 s1 d0 d1 load
+    local start ready c0 c1 t0 t1 s0 s1 d0 d1 x0 x1 load
     start=$(now)
     sipp -sf "$scenario" $SIP -s "$number" -i 127.0.0.1 -p 0 -mi 127.0.0.1 -mp 20000 \
         -r $rate -rp 1000 -m "$calls" -l "$calls" -timeout $((TALK + QUIET + 60))s \
@@ -272,9 +274,9 @@ run_case() {
     fi
     load=$(cut -d' ' -f1 /proc/loadavg)
     s0=$(( $(ticks $uac_pid) + $(ticks $uas_pcma_pid) + $(ticks $uas_pcmu_pid) ))
-    c0=$(ticks $pbx_pid); t0=$(now); d0=$(udp_out)
+    c0=$(ticks $pbx_pid); t0=$(now); d0=$(udp_out); x0=$(udp_drops)
     sleep "$WINDOW"
-    c1=$(ticks $pbx_pid); t1=$(now); d1=$(udp_out)
+    c1=$(ticks $pbx_pid); t1=$(now); d1=$(udp_out); x1=$(udp_drops)
     s1=$(( $(ticks $uac_pid) + $(ticks $uas_pcma_pid) + $(ticks $uas_pcmu_pid) ))
     local up_end
     up_end=$($ready_cmd)
@@ -297,9 +299,9 @@ run_case() {
     failed=$(tail -1 "$label.csv" | awk -F';' '{print $18}')
     for _ in $(seq 100); do [ "$(live)" = 0 ] && break; sleep 0.2; done
     results+=("$(python3 - "$label" "$calls" "$want" "$got" "$up_end" "$c0" "$c1" "$t0" "$t1" "$hz" \
-        "$s0" "$s1" "${ok:-?}" "${failed:-?}" "$load" "$d0" "$d1" <<'PY'
+        "$s0" "$s1" "${ok:-?}" "${failed:-?}" "$load" "$d0" "$d1" "$x0" "$x1" <<'PY'
 import sys
-(label, calls, want, got, up_end, c0, c1, t0, t1, hz, s0, s1, ok, failed, load, d0, d1) = sys.argv[1:]
+(label, calls, want, got, up_end, c0, c1, t0, t1, hz, s0, s1, ok, failed, load, d0, d1, x0, x1) = sys.argv[1:]
 calls, hz = int(calls), int(hz)
 cpu = (int(c1) - int(c0)) / hz
 wall = float(t1) - float(t0)
@@ -307,7 +309,7 @@ minutes = calls * wall / 60
 sipp = (int(s1) - int(s0)) / hz
 legs = f"{got}/{want}" if got == up_end else f"{got}/{want} (end {up_end})"
 rate = (int(d1) - int(d0)) / wall
-print(f"| {label} | {calls} | {legs} | {rate:.0f} | {wall:.1f} | {cpu:.2f} | {100 * cpu / wall:.1f}% "
+print(f"| {label} | {calls} | {legs} | {rate:.0f} | {int(x1) - int(x0)} | {wall:.1f} | {cpu:.2f} | {100 * cpu / wall:.1f}% "
       f"| {cpu / minutes:.3f} | {cpu / (int(want) * wall / 60):.4f} | {sipp:.2f} | {ok}/{failed} | {load} |")
 PY
 )")
@@ -328,8 +330,8 @@ done
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //');" \
     "pbx idle $idle% of a core. WINDOW=${WINDOW}s per case; sipp runs on the same cores."
 echo
-echo "| case | calls (caller legs) | legs up / expected | UDP datagrams/s sent in netns | window s | pbx CPU s | pbx % of one core | pbx CPU-s per call-minute | pbx CPU-s per leg-minute | sipp CPU s (all) | sipp calls ok/failed | load avg (1 min) at start |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| case | calls (caller legs) | legs up / expected | UDP datagrams/s sent in netns | UDP drops in netns | window s | pbx CPU s | pbx % of one core | pbx CPU-s per call-minute | pbx CPU-s per leg-minute | sipp CPU s (all) | sipp calls ok/failed | load avg (1 min) at start |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${results[@]}"
 echo
 echo "Relay check: UDP datagrams sent in the namespace during ${QUIET_WINDOW}s of the callers' silence"

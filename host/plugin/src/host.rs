@@ -42,13 +42,13 @@ pub(crate) const MAX_SAY_CHARS: usize = 4000;
 /// Longest log line kept, in bytes; longer lines are cut at a character boundary.
 pub(crate) const MAX_LOG_BYTES: usize = 4096;
 /// Most requests one event may queue.
-pub(crate) const MAX_ACTIONS_PER_EVENT: usize = 100;
+pub(crate) const MAX_ACTIONS_PER_EVENT: usize = 256;
 /// Most log lines one event may write; the rest are dropped with one warning.
 pub(crate) const MAX_LOG_LINES_PER_EVENT: u32 = 100;
 /// Bytes of stdout/stderr kept per event.
 pub(crate) const MAX_CAPTURED_OUTPUT: usize = 8192;
 /// Legs of one session that are not finished, at once.
-pub(crate) const MAX_LIVE_LEGS: usize = 32;
+pub(crate) const MAX_LIVE_LEGS: usize = 128;
 /// Live conferences of one session at once.
 pub(crate) const MAX_CONFERENCES: usize = 8;
 /// Live recordings of one session at once.
