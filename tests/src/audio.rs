@@ -456,8 +456,10 @@ impl Audio {
 
     /// The level in dBFS of the sine component at `hz` (±2 Hz): the RMS the audio would have
     /// if it held only that tone. Measured with Goertzel over 250 ms Hann-windowed segments
-    /// (about 6 Hz noise bandwidth), power averaged over the segments, so tones 40 Hz apart
-    /// are told apart and broadband noise barely counts.
+    /// (about 6 Hz noise bandwidth), taking the median power over the segments, so tones 40 Hz
+    /// apart are told apart, broadband noise barely counts, and the odd click (a jitter buffer
+    /// dropping or repeating a frame splashes energy across the band) cannot make a tone that
+    /// is absent look present.
     pub fn tone_level(&self, hz: u32) -> f64 {
         let seg = (self.rate as usize / 4).max(1);
         let window = hann(seg);
@@ -478,11 +480,12 @@ impl Audio {
         let best = [-2.0, -1.0, 0.0, 1.0, 2.0]
             .iter()
             .map(|d| {
-                segments
+                let mut powers: Vec<f64> = segments
                     .iter()
                     .map(|s| goertzel_power(s, self.rate, f64::from(hz) + d))
-                    .sum::<f64>()
-                    / segments.len() as f64
+                    .collect();
+                powers.sort_by(f64::total_cmp);
+                powers[powers.len() / 2]
             })
             .fold(0.0f64, f64::max);
         // A Hann-windowed sine of amplitude A gives |X| = A·N/4 at its frequency.

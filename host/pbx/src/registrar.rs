@@ -180,17 +180,24 @@ impl Registrar {
                 };
             }
         }
+        // All or nothing (RFC 3261 §10.3): refuse before changing any binding.
+        let asked =
+            |c: &pbx_sip::ContactBinding| c.expires.or(req.expires).unwrap_or(DEFAULT_EXPIRES);
+        if req
+            .contacts
+            .iter()
+            .any(|c| asked(c) != 0 && asked(c) < MIN_EXPIRES)
+        {
+            return RegisterAnswer {
+                status: 423,
+                headers: vec![("Min-Expires".into(), MIN_EXPIRES.to_string())],
+            };
+        }
         for contact in &req.contacts {
-            let asked = contact.expires.or(req.expires).unwrap_or(DEFAULT_EXPIRES);
+            let asked = asked(contact);
             list.retain(|b| b.contact != contact.uri);
             if asked == 0 {
                 continue;
-            }
-            if asked < MIN_EXPIRES {
-                return RegisterAnswer {
-                    status: 423,
-                    headers: vec![("Min-Expires".into(), MIN_EXPIRES.to_string())],
-                };
             }
             let expires = asked.min(MAX_EXPIRES);
             list.insert(
@@ -363,6 +370,8 @@ mod tests {
         let mut short = register("alice", Some(auth.clone()));
         short.expires = Some(10);
         assert_eq!(reg.handle(&short).status, 423);
+        // A refused refresh leaves the binding as it was.
+        assert_eq!(reg.contacts("alice"), vec!["sip:alice@127.0.0.1:5062"]);
         let mut remove = register("alice", Some(auth));
         remove.expires = Some(0);
         assert_eq!(reg.handle(&remove).status, 200);

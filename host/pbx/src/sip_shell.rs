@@ -19,6 +19,9 @@ use tracing::{debug, info, warn};
 
 use crate::call::{CallMsg, Calls, SipMsg};
 
+/// How long an outbound SIP-over-TCP connection may take to open.
+const TCP_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Largest SIP datagram we accept; larger ones are cut by the kernel and then fail to parse.
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -382,7 +385,14 @@ fn connect_tcp(
 ) {
     static NEXT_OUT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
     tokio::spawn(async move {
-        match TcpStream::connect(addr).await {
+        // A silent host must not hold the dialling session for the kernel's ~2 minutes.
+        let connected = tokio::time::timeout(TCP_CONNECT_TIMEOUT, TcpStream::connect(addr)).await;
+        match connected.unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer to the TCP connect",
+            ))
+        }) {
             Ok(stream) => {
                 let conn = NEXT_OUT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (opened_tx, opened_rx) = oneshot::channel();

@@ -112,10 +112,9 @@ pub(crate) struct Leg {
     pub(crate) input: [i16; FRAME],
     /// This tick's output (what we send), for recordings.
     pub(crate) output: [i16; FRAME],
-    /// The leg whose packets we forward to this leg without decoding, this tick.
-    pub(crate) relay_from: Option<usize>,
-    /// The leg this leg's packets are forwarded to without decoding, this tick.
-    pub(crate) relay_to: Option<usize>,
+    /// The bridged leg this leg's packets are forwarded to, and whose packets are forwarded
+    /// to this leg, without decoding (decided each tick; relay is always both ways).
+    pub(crate) relay_peer: Option<usize>,
     /// The host's own music (hold, transfer), mixed with the app's media.
     pub(crate) music: Option<MusicLoop>,
 }
@@ -190,8 +189,7 @@ impl Leg {
             told_early: false,
             input: [0; FRAME],
             output: [0; FRAME],
-            relay_from: None,
-            relay_to: None,
+            relay_peer: None,
             music: None,
         }
     }
@@ -213,6 +211,18 @@ impl Leg {
     /// True when the leg has audio to exchange this tick.
     pub(crate) fn has_media(&self) -> bool {
         self.flowing && !self.is_over() && self.media.as_ref().is_some_and(|m| m.session.is_some())
+    }
+
+    /// Forgets everything that ties the leg to its session (relay indices, bridge, conference,
+    /// host music, pending transfer wiring) before it moves to another session.
+    pub(crate) fn reset_for_move(&mut self) {
+        self.relay_peer = None;
+        self.attach = Attach::None;
+        self.conf_key = None;
+        self.music = None;
+        self.connect_on_answer = None;
+        self.answer_on_answer = None;
+        self.transfer = None;
     }
 
     /// Starts the host's own music (hold, transfer), beside whatever the app plays.

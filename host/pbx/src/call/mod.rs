@@ -47,7 +47,12 @@ pub enum CallMsg {
     HandBack { leg: MovingLeg, reason: String },
     /// A leg this session handed over ended in the other session before it was accepted
     /// (the app failed); it does not come back.
-    HandOverFailed { call: String, reason: String },
+    HandOverFailed {
+        call: String,
+        reason: String,
+        outbound: bool,
+        ended: pbx_plugin::CallEnded,
+    },
 }
 
 /// A leg on its way between two sessions (hand-over); its sockets and dialog travel with it.

@@ -84,7 +84,13 @@ impl Recording {
         self.failed |= failed;
     }
 
-    pub(crate) fn has_file(&self, label: &str) -> bool {
-        self.files.iter().any(|f| f.label == label)
+    /// Writes one frame to the file at `index` (mono) and notes a failure.
+    pub(crate) fn write_mono_at(&mut self, index: usize, frame: &[i16; FRAME]) {
+        let failed = self
+            .files
+            .get_mut(index)
+            .and_then(|f| f.writer.as_mut())
+            .is_some_and(|w| w.write_mono(frame).is_err());
+        self.failed |= failed;
     }
 }

@@ -244,7 +244,25 @@ impl Session {
                 () = sleep_until(deadline), if deadline.is_some() => self.handle_timeouts().await,
             }
         }
+        self.pass_on_late_events().await;
         self.finish_session().await;
+    }
+
+    /// SIP events the SIP task sent here before it rerouted a handed-over dialog must not be
+    /// lost when this session ends: they are passed on to the leg's new session.
+    async fn pass_on_late_events(&mut self) {
+        if self.away.is_empty() {
+            return;
+        }
+        // Let a reroute sent just now reach the SIP task before we look.
+        tokio::task::yield_now().await;
+        while let Ok(msg) = self.mailbox.try_recv() {
+            if let CallMsg::Sip { key, msg } = msg
+                && let Some(away) = self.away.iter().find(|a| a.keys.contains(&key))
+            {
+                let _ = away.to.send(CallMsg::Sip { key, msg }).await;
+            }
+        }
     }
 
     // ----- starting -------------------------------------------------------------------------
@@ -341,8 +359,12 @@ impl Session {
         self.legs[0].state.ringing(Utc::now());
         self.sync_record(0);
 
-        if let Err(end) = self.load_app(&route.app_id, route.version, false).await {
-            return Err(self.fail_app_start(0, end).await);
+        if self
+            .load_app(&route.app_id, route.version, false)
+            .await
+            .is_err()
+        {
+            return Err(self.fail_app_start(0).await);
         }
         let info = pbx_plugin::CallInfo {
             id: self.legs[0].id.clone(),
@@ -584,6 +606,12 @@ impl Session {
 
     /// Binds the leg's RTP socket and starts its dialer.
     async fn start_dial(&mut self, idx: usize, stages: Vec<Stage>, params: DialParams) {
+        if self.master_over() {
+            // Every leg ends with the session's first one, including legs dialled after it.
+            let end = ending(HangupBy::Local, HangupReason::Cancel, None);
+            self.finish_leg(idx, end).await;
+            return;
+        }
         let Some((socket, local)) = self.bind_rtp().await else {
             let end = ending(HangupBy::Local, HangupReason::Failed, Some(503));
             self.finish_leg(idx, end).await;
@@ -782,20 +810,32 @@ impl Session {
                     reason: None,
                 });
             }
-            CallMsg::HandOverFailed { call, reason } => {
+            CallMsg::HandOverFailed {
+                call,
+                reason,
+                outbound,
+                ended,
+            } => {
                 if let Some(away) = self.away.iter_mut().find(|a| a.call == call) {
                     away.resolved = true;
                 }
                 if let Some(app) = self.app.as_mut() {
-                    app.set_leg(&call, LegPhase::Finished, pbx_plugin::Direction::Inbound);
+                    let direction = if outbound {
+                        pbx_plugin::Direction::Outbound
+                    } else {
+                        pbx_plugin::Direction::Inbound
+                    };
+                    app.set_leg(&call, LegPhase::Finished, direction);
                 }
+                // The leg is not coming back: this app hears how it ended, as its last event.
                 self.events.push_back(Event::HandOverResult {
-                    call,
+                    call: call.clone(),
                     accepted: false,
                     reason: Some(reason),
                 });
+                self.events.push_back(Event::CallFinished { call, ended });
             }
-            CallMsg::HandBack { leg, reason } => self.take_back(*leg.0, reason),
+            CallMsg::HandBack { leg, reason } => self.take_back(*leg.0, reason).await,
         }
     }
 
@@ -855,7 +895,7 @@ impl Session {
                     self.events.push_back(Event::CallEarlyMedia { call });
                     // Dial-and-connect: the caller hears this leg's early media.
                     if let Some(caller) = self.legs[idx].answer_on_answer.clone()
-                        && let Some(c) = self.leg_index(&caller)
+                        && let Some(c) = self.live_leg(&caller)
                     {
                         self.early_media(c).await;
                         self.bridge(c, idx);
@@ -883,7 +923,7 @@ impl Session {
                 self.events
                     .push_back(Event::CallAnswered { call: call.clone() });
                 if let Some(caller) = self.legs[idx].answer_on_answer.take()
-                    && let Some(c) = self.leg_index(&caller)
+                    && let Some(c) = self.live_leg(&caller)
                 {
                     self.answer(c).await;
                     self.bridge(c, idx);
@@ -958,7 +998,7 @@ impl Session {
 
     fn handle_rtp(&mut self, idx: usize, from: SocketAddr, packet: &[u8]) {
         let now = Instant::now().into_std();
-        let relay_to = self.legs[idx].relay_to;
+        let relay_to = self.legs[idx].relay_peer;
         let mut out = [0u8; 1500];
         if let Some(to) = relay_to {
             let Some(session) = self.legs[idx].rtp() else {
@@ -966,10 +1006,11 @@ impl Session {
             };
             match session.handle_input_raw(now, from, packet) {
                 RawInput::Audio { payload, .. } => {
-                    let dst = &mut self.legs[to];
-                    let sent = dst.rtp().and_then(|s| s.send_payload(payload, &mut out));
-                    if let (Some((addr, len)), Some(media)) = (sent, dst.media.as_ref()) {
-                        let _ = media.socket.try_send_to(&out[..len], addr);
+                    if let Some(dst) = self.legs.get_mut(to) {
+                        let sent = dst.rtp().and_then(|s| s.send_payload(payload, &mut out));
+                        if let (Some((addr, len)), Some(media)) = (sent, dst.media.as_ref()) {
+                            let _ = media.socket.try_send_to(&out[..len], addr);
+                        }
                     }
                 }
                 RawInput::Dtmf(digit) => self.digit(idx, digit),
@@ -1012,7 +1053,7 @@ impl Session {
         // 1. Inputs.
         for leg in &mut self.legs {
             leg.input = [0; FRAME];
-            if !leg.has_media() || leg.relay_to.is_some() {
+            if !leg.has_media() || leg.relay_peer.is_some() {
                 continue;
             }
             let mute = leg.mute_in || leg.held;
@@ -1047,7 +1088,7 @@ impl Session {
         let mut app = [0i16; FRAME];
         let mut out = [0u8; 1500];
         for i in 0..self.legs.len() {
-            if !self.legs[i].has_media() || self.legs[i].relay_from.is_some() {
+            if !self.legs[i].has_media() || self.legs[i].relay_peer.is_some() {
                 continue;
             }
             frame.fill(0);
@@ -1108,8 +1149,7 @@ impl Session {
     /// without decoding.
     fn plan_relays(&mut self) {
         for leg in &mut self.legs {
-            leg.relay_from = None;
-            leg.relay_to = None;
+            leg.relay_peer = None;
         }
         for a in 0..self.legs.len() {
             let Attach::Bridge(peer) = &self.legs[a].attach else {
@@ -1134,10 +1174,8 @@ impl Session {
             if !pbx_media::bridge::relay_possible(ca, cb) {
                 continue;
             }
-            self.legs[a].relay_to = Some(b);
-            self.legs[a].relay_from = Some(b);
-            self.legs[b].relay_to = Some(a);
-            self.legs[b].relay_from = Some(a);
+            self.legs[a].relay_peer = Some(b);
+            self.legs[b].relay_peer = Some(a);
         }
     }
 
@@ -1202,17 +1240,13 @@ impl Session {
                         _ => None,
                     };
                     let a_input = a.input;
-                    let (b_id, b_input) = b_input.unwrap_or((String::from("peer"), [0; FRAME]));
+                    let b_input = b_input.map_or([0; FRAME], |(_, input)| input);
                     let rec = &mut self.recordings[r];
                     if rec.opts.per_participant {
-                        rec.write_mono(&call, &a_input);
-                        if !rec.has_file(&b_id) {
-                            // The peer changed (a transfer): later audio goes to the first
-                            // peer file, so the files stay aligned.
-                            rec.write_mono("peer", &b_input);
-                        } else {
-                            rec.write_mono(&b_id, &b_input);
-                        }
+                        // By position: file 0 is the leg, file 1 whoever it is bridged with
+                        // now (a transfer changes the peer, not the file).
+                        rec.write_mono_at(0, &a_input);
+                        rec.write_mono_at(1, &b_input);
                     } else if rec.opts.stereo {
                         rec.write_stereo("mixed", &a_input, &b_input);
                     } else {
@@ -1237,8 +1271,14 @@ impl Session {
                         .collect();
                     let rec = &mut self.recordings[r];
                     if rec.opts.per_participant {
-                        for (call, input) in &inputs {
-                            rec.write_mono(call, input);
+                        // Every file gets a frame each tick (silence once its participant
+                        // left), so all files keep the same length.
+                        for f in 0..rec.files.len() {
+                            let frame = inputs
+                                .iter()
+                                .find(|(call, _)| *call == rec.files[f].label)
+                                .map_or([0; FRAME], |(_, input)| *input);
+                            rec.write_mono_at(f, &frame);
                         }
                     } else if rec.opts.stereo {
                         let first = inputs.first().map(|(_, f)| *f).unwrap_or([0; FRAME]);
@@ -1253,6 +1293,15 @@ impl Session {
                 }
             }
             self.recordings[r].frames += 1;
+        }
+        let full: Vec<String> = self
+            .recordings
+            .iter()
+            .filter(|r| r.is_full())
+            .map(|r| r.id.clone())
+            .collect();
+        for id in full {
+            self.stop_recording(&id);
         }
     }
 
@@ -1379,8 +1428,8 @@ impl Session {
             clip: None,
         };
         match &owner {
-            ClipOwner::Leg(call) => match self.legs.iter_mut().find(|l| &l.id == call) {
-                Some(leg) => leg.pending.push_back(pending),
+            ClipOwner::Leg(call) => match self.live_leg(call) {
+                Some(idx) => self.legs[idx].pending.push_back(pending),
                 None => return,
             },
             ClipOwner::Conference(cid) => {
@@ -1465,9 +1514,6 @@ impl Session {
             }
             if self.legs[idx].bye_deadline.is_some_and(|t| t <= now) {
                 warn!("no answer to our BYE; ending the leg anyway");
-                if let Some(key) = self.legs[idx].key {
-                    self.sip.send(SipCommand::Release { key }).await;
-                }
                 let end = ending(HangupBy::Local, HangupReason::Normal, None);
                 self.finish_leg(idx, end).await;
             }
@@ -1479,16 +1525,6 @@ impl Session {
                 app.timer_done(id);
             }
             self.events.push_back(Event::Timer { id, tag });
-        }
-        // Recordings that reached their maximum.
-        let full: Vec<String> = self
-            .recordings
-            .iter()
-            .filter(|r| r.is_full())
-            .map(|r| r.id.clone())
-            .collect();
-        for id in full {
-            self.stop_recording(&id);
         }
     }
 
@@ -1526,7 +1562,8 @@ impl Session {
             return;
         };
         for leg in &self.legs {
-            let phase = if leg.is_over() {
+            // A leg whose BYE is out is ending: nothing more may be done to it.
+            let phase = if leg.is_over() || leg.bye_deadline.is_some() {
                 LegPhase::Finished
             } else if leg.is_answered() {
                 LegPhase::Answered
@@ -1894,9 +1931,16 @@ impl Session {
 impl Session {
     // ----- leg control ----------------------------------------------------------------------
 
+    /// True once the session's first leg has ended (it may have been handed over instead).
+    fn master_over(&self) -> bool {
+        self.leg_index(&self.master.clone())
+            .is_some_and(|i| self.legs[i].is_over())
+    }
+
     /// The index of a leg that has not ended.
     fn live_leg(&self, id: &str) -> Option<usize> {
-        self.leg_index(id).filter(|&i| !self.legs[i].is_over())
+        self.leg_index(id)
+            .filter(|&i| !self.legs[i].is_over() && self.legs[i].bye_deadline.is_none())
     }
 
     /// The caller id a new leg of this session shows by default: the master's caller.
@@ -2027,7 +2071,7 @@ impl Session {
     }
 
     /// The app could not be started: answer 500 and end with `app-error`.
-    async fn fail_app_start(&mut self, idx: usize, _end: ()) -> Ending {
+    async fn fail_app_start(&mut self, idx: usize) -> Ending {
         self.respond(idx, 500, Some("Application Error"), None)
             .await;
         ending(HangupBy::Local, HangupReason::AppError, Some(500))
@@ -2078,9 +2122,17 @@ impl Session {
     }
 
     async fn end_all(&mut self, end: Ending) {
-        for idx in 0..self.legs.len() {
+        for idx in self.master_last() {
             self.end_leg(idx, end).await;
         }
+    }
+
+    /// Leg indices with the master last, so that ending them one by one gives every leg the
+    /// reason asked for rather than the master's cascade of `normal`.
+    fn master_last(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.legs.len()).collect();
+        order.sort_by_key(|&i| self.legs[i].id == self.master);
+        order
     }
 
     /// The leg is over: stop its media, take it out of its bridge or conference, stop the
@@ -2091,6 +2143,15 @@ impl Session {
         }
         let end = self.legs[idx].state.hangup(Utc::now(), end);
         let call = self.legs[idx].id.clone();
+        // The app hears about stopped media and left conferences before on-call-finished;
+        // its mirror must already treat the leg as ended so it cannot act on it meanwhile.
+        if let Some(app) = self.app.as_mut() {
+            let direction = match self.legs[idx].direction {
+                LegDirection::Inbound => pbx_plugin::Direction::Inbound,
+                LegDirection::Outbound => pbx_plugin::Direction::Outbound,
+            };
+            app.set_leg(&call, LegPhase::Finished, direction);
+        }
         info!(
             leg = %call,
             hangup_by = end.by.as_str(),
@@ -2140,15 +2201,7 @@ impl Session {
         self.legs[idx].media = None;
         self.events.push_back(Event::CallFinished {
             call: call.clone(),
-            ended: pbx_plugin::CallEnded {
-                hangup_by: match end.by {
-                    HangupBy::Local => pbx_plugin::HangupBy::Local,
-                    HangupBy::Remote => pbx_plugin::HangupBy::Remote,
-                },
-                hangup_reason: reason_to_app(end.reason),
-                sip_status: end.sip_status,
-                answered,
-            },
+            ended: call_ended(end, answered),
         });
         // The master's end ends the session.
         if call == self.master {
@@ -2166,14 +2219,14 @@ impl Session {
         warn!(error = %err, app_id = ?self.app_id, "app failed; ending its session");
         self.app_failed = true;
         self.events.clear();
-        for idx in 0..self.legs.len() {
+        for idx in self.master_last() {
             let leg = &self.legs[idx];
             if leg.is_over() {
                 continue;
             }
             let end = ending(HangupBy::Local, HangupReason::AppError, None);
             if leg.direction == LegDirection::Inbound && !leg.is_answered() {
-                let end = self.fail_app_start(idx, ()).await;
+                let end = self.fail_app_start(idx).await;
                 self.finish_leg(idx, end).await;
             } else {
                 self.end_leg(idx, end).await;
@@ -2190,6 +2243,12 @@ impl Session {
         self.leave_any_conference(b);
         self.detach(a);
         self.detach(b);
+        // The host's music (transfer, consult) ends when a leg is bridged; hold music stays.
+        for i in [a, b] {
+            if !self.legs[i].held {
+                self.legs[i].music = None;
+            }
+        }
         let (ida, idb) = (self.legs[a].id.clone(), self.legs[b].id.clone());
         self.legs[a].attach = Attach::Bridge(idb);
         self.legs[b].attach = Attach::Bridge(ida);
@@ -2222,6 +2281,7 @@ impl Session {
 
     /// Takes a leg out of its bridge (both sides); conferences are left with `leave`.
     fn detach(&mut self, idx: usize) {
+        self.forget_relays();
         if let Attach::Bridge(peer) = std::mem::take(&mut self.legs[idx].attach)
             && let Some(p) = self.leg_index(&peer)
             && self.legs[p].attach == Attach::Bridge(self.legs[idx].id.clone())
@@ -2325,9 +2385,12 @@ impl Session {
             });
             return;
         }
-        // Out of a bridge or another conference first.
+        // Out of a bridge or another conference first; the host's music ends.
         self.detach(idx);
         self.leave_any_conference(idx);
+        if !self.legs[idx].held {
+            self.legs[idx].music = None;
+        }
         let now = Utc::now();
         let joined = self
             .conferences
@@ -2402,8 +2465,13 @@ impl Session {
             .map(|p| p.call.clone())
             .collect();
         for call in members {
-            if let Some(ci) = self.conferences.iter().position(|c| c.id == conference) {
-                self.conferences[ci].leave(&call);
+            let left = self
+                .conferences
+                .iter_mut()
+                .find(|c| c.id == conference)
+                .is_some_and(|c| c.leave(&call));
+            if !left {
+                continue;
             }
             self.events.push_back(Event::ParticipantLeft {
                 conference: conference.to_string(),
@@ -2496,6 +2564,24 @@ impl Session {
         target: RecordTarget,
         opts: pbx_plugin::RecordOptions,
     ) {
+        let live = match &target {
+            RecordTarget::Call(c) | RecordTarget::Bridge(c) => self.live_leg(c).is_some(),
+            RecordTarget::Conference(c) => self.conferences.iter().any(|conf| &conf.id == c),
+        };
+        if !live {
+            // Its target ended in this same event: the recording is empty and ready at once.
+            debug!(recording = %id, "recording target already ended");
+            if let Some(app) = self.app.as_mut() {
+                app.recording_stopped(&id);
+            }
+            self.events
+                .push_back(Event::RecordingReady(pbx_plugin::RecordingInfo {
+                    id,
+                    duration_ms: 0,
+                    files: 0,
+                }));
+            return;
+        }
         let (call_id, conference_id, kind) = match &target {
             RecordTarget::Call(c) => (Some(c.clone()), None, pbx_store::RecordingTarget::Call),
             RecordTarget::Bridge(c) => (Some(c.clone()), None, pbx_store::RecordingTarget::Bridge),
@@ -2682,6 +2768,17 @@ impl Session {
         if self.legs[idx].dialer.is_some() {
             return self.hand_over_failed(call, "the leg is still being dialled".into());
         }
+        if self
+            .handover_origin
+            .as_ref()
+            .is_some_and(|(_, c)| *c == call)
+        {
+            // Passing it on before our own acceptance was reported would race two reroutes.
+            return self.hand_over_failed(
+                call,
+                "the leg was just handed to this app; hand it over after on-call-received".into(),
+            );
+        }
         let found = if pbx_store::is_id(pbx_store::APP_PREFIX, &app) {
             self.calls.store.app(&app).ok().flatten()
         } else {
@@ -2702,7 +2799,18 @@ impl Session {
                 collected: collected_to_app(collected),
             });
         }
-        let leg = self.legs.remove(idx);
+        // Recordings of the leg stop with it here, as when it ends.
+        let stops: Vec<String> = self
+            .recordings
+            .iter()
+            .filter(|r| matches!(&r.target, RecordTarget::Call(c) | RecordTarget::Bridge(c) if *c == call))
+            .map(|r| r.id.clone())
+            .collect();
+        for id in stops {
+            self.stop_recording(&id);
+        }
+        let mut leg = self.legs.remove(idx);
+        leg.reset_for_move();
         self.forget_relays();
         let keys: Vec<CallKey> = leg
             .key
@@ -2728,10 +2836,10 @@ impl Session {
     }
 
     /// The other app refused a leg we handed over: it is ours again.
-    fn take_back(&mut self, mut leg: Leg, reason: String) {
+    async fn take_back(&mut self, mut leg: Leg, reason: String) {
         let call = leg.id.clone();
         self.away.retain(|a| a.call != call);
-        leg.attach = Attach::None;
+        leg.reset_for_move();
         leg.record.app_id = self.app_id.clone();
         leg.record.app_version = self.app_version;
         // Its dialog was never rerouted: events for it still reach this session.
@@ -2743,10 +2851,16 @@ impl Session {
         self.sync_phases();
         info!(leg = %call, %reason, "hand-over refused; the leg is back");
         self.events.push_back(Event::HandOverResult {
-            call,
+            call: call.clone(),
             accepted: false,
             reason: Some(reason),
         });
+        if self.master_over()
+            && let Some(idx) = self.live_leg(&call)
+        {
+            let end = ending(HangupBy::Local, HangupReason::Normal, None);
+            self.end_leg(idx, end).await;
+        }
     }
 
     /// A session started by a hand-over: the leg joins it and the app hears about it.
@@ -2760,7 +2874,7 @@ impl Session {
             origin,
         } = handover;
         let mut leg = *leg.0;
-        leg.attach = Attach::None;
+        leg.reset_for_move();
         leg.record.app_id = Some(app_id.clone());
         leg.record.app_version = Some(version);
         let call = leg.id.clone();
@@ -2807,10 +2921,20 @@ impl Session {
         };
         let msg = match self.leg_index(&call) {
             Some(i) if !self.legs[i].is_over() => CallMsg::HandOverAccepted { call },
-            Some(_) => CallMsg::HandOverFailed {
-                call,
-                reason: "the leg ended in the other app".into(),
-            },
+            Some(i) => {
+                let leg = &self.legs[i];
+                let end = leg.state.ending.unwrap_or(ending(
+                    HangupBy::Local,
+                    HangupReason::AppError,
+                    None,
+                ));
+                CallMsg::HandOverFailed {
+                    call,
+                    reason: "the leg ended in the other app".into(),
+                    outbound: leg.direction == LegDirection::Outbound,
+                    ended: call_ended(end, leg.is_answered()),
+                }
+            }
             // Refused: already handed back.
             None => return,
         };
@@ -2832,7 +2956,8 @@ impl Session {
         };
         self.stop_leg_media(idx);
         let _ = self.legs[idx].collector.cancel();
-        let leg = self.legs.remove(idx);
+        let mut leg = self.legs.remove(idx);
+        leg.reset_for_move();
         self.forget_relays();
         info!(leg = %call, %reason, "refusing the hand-over");
         let _ = origin
@@ -2846,8 +2971,7 @@ impl Session {
     /// Relay decisions name legs by index; after a leg left, they are made again next tick.
     fn forget_relays(&mut self) {
         for leg in &mut self.legs {
-            leg.relay_from = None;
-            leg.relay_to = None;
+            leg.relay_peer = None;
         }
     }
 }
@@ -2968,6 +3092,19 @@ fn trunk_request_uri(trunk: &pbx_store::Trunk, number: &str) -> Option<String> {
         _ => String::new(),
     };
     Some(format!("sip:{digits}@{}{port}{transport}", proxy.host()))
+}
+
+/// How a leg ended, as the app is told.
+fn call_ended(end: Ending, answered: bool) -> pbx_plugin::CallEnded {
+    pbx_plugin::CallEnded {
+        hangup_by: match end.by {
+            HangupBy::Local => pbx_plugin::HangupBy::Local,
+            HangupBy::Remote => pbx_plugin::HangupBy::Remote,
+        },
+        hangup_reason: reason_to_app(end.reason),
+        sip_status: end.sip_status,
+        answered,
+    }
 }
 
 fn reason_to_app(reason: HangupReason) -> pbx_plugin::HangupReason {
