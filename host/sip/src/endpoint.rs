@@ -1371,23 +1371,14 @@ impl Endpoint {
         call.dialog.stop_2xx();
         let id = call.dialog.id().clone();
         self.dialogs.remove(&id);
-        let tx = ClientNonInviteTx::new(
+        self.start_client(
             now,
             bye.to_bytes(),
-            dest.transport.is_reliable(),
-            self.config.timers,
+            dest,
+            (branch, Method::Bye),
+            Some(key),
+            report,
         );
-        let ckey = (branch, Method::Bye);
-        self.client.insert(
-            ckey.clone(),
-            ClientEntry {
-                tx,
-                dest,
-                call: Some(key),
-                report,
-            },
-        );
-        self.drain_client(&ckey);
     }
 
     /// Starts a client INVITE transaction (initial or re-INVITE) and sends the request.
@@ -1721,23 +1712,14 @@ impl Endpoint {
             give_up: now + self.config.timers.timeout(),
         };
         let (dest, branch) = (out.dest, out.branch.clone());
-        let tx = ClientNonInviteTx::new(
+        self.start_client(
             now,
             cancel.to_bytes(),
-            dest.transport.is_reliable(),
-            self.config.timers,
+            dest,
+            (branch, Method::Cancel),
+            None,
+            false,
         );
-        let ckey = (branch, Method::Cancel);
-        self.client.insert(
-            ckey.clone(),
-            ClientEntry {
-                tx,
-                dest,
-                call: None,
-                report: false,
-            },
-        );
-        self.drain_client(&ckey);
     }
 
     /// Sends BYE in a dialog the endpoint does not keep (a losing fork, a 2xx after CANCEL).
@@ -1750,23 +1732,14 @@ impl Endpoint {
             bye.headers
                 .push("User-Agent", self.config.user_agent.as_str());
         }
-        let tx = ClientNonInviteTx::new(
+        self.start_client(
             now,
             bye.to_bytes(),
-            dest.transport.is_reliable(),
-            self.config.timers,
+            dest,
+            (branch, Method::Bye),
+            None,
+            false,
         );
-        let ckey = (branch, Method::Bye);
-        self.client.insert(
-            ckey.clone(),
-            ClientEntry {
-                tx,
-                dest,
-                call: None,
-                report: false,
-            },
-        );
-        self.drain_client(&ckey);
     }
 
     /// RFC 3261 §15.1.2: a BYE on an early dialog also ends the pending INVITE with 487.
@@ -1825,6 +1798,31 @@ impl Endpoint {
         if e.tx.is_terminated() {
             self.server.remove(key);
         }
+    }
+
+    /// Starts a client non-INVITE transaction (BYE, CANCEL) for `bytes` and sends it; `call`
+    /// and `report` say whose outcome it is and whether the call layer hears it.
+    fn start_client(
+        &mut self,
+        now: Instant,
+        bytes: Vec<u8>,
+        dest: Peer,
+        key: (String, Method),
+        call: Option<CallKey>,
+        report: bool,
+    ) {
+        let tx =
+            ClientNonInviteTx::new(now, bytes, dest.transport.is_reliable(), self.config.timers);
+        self.client.insert(
+            key.clone(),
+            ClientEntry {
+                tx,
+                dest,
+                call,
+                report,
+            },
+        );
+        self.drain_client(&key);
     }
 
     fn drain_client(&mut self, key: &(String, Method)) {
