@@ -1,7 +1,7 @@
 //! A conference of one session: its participants, the N-1 mixer and what is played into it.
 //!
 //! Invariants: a conference is owned by the session that created it, so its mixer runs on
-//! that session's 20 ms tick with no locking; it finishes once (`finished`), when the last
+//! that session's 20 ms tick with no locking; it finishes once, and is then removed, when the last
 //! participant leaves after at least one joined or when it is hung up, and is never reopened.
 
 use std::collections::VecDeque;
@@ -37,7 +37,6 @@ pub(crate) struct Conference {
     /// Music for a participant who is alone.
     pub(crate) music: Option<MusicLoop>,
     pub(crate) had_participants: bool,
-    pub(crate) finished: bool,
     next_key: u64,
     pub(crate) announcement: [i16; FRAME],
 }
@@ -54,7 +53,6 @@ impl Conference {
             pending: VecDeque::new(),
             music: None,
             had_participants: false,
-            finished: false,
             next_key: 1,
             announcement: [0; FRAME],
         }
@@ -76,7 +74,7 @@ impl Conference {
         self.participants.iter_mut().find(|p| p.call == call)
     }
 
-    /// Adds a leg; false when the conference is full or over.
+    /// Adds a leg; false when the conference is full.
     pub(crate) fn join(
         &mut self,
         call: &str,
@@ -85,7 +83,7 @@ impl Conference {
         role: ParticipantRole,
         now: DateTime<Utc>,
     ) -> bool {
-        if self.finished || self.participants.len() >= self.capacity() {
+        if self.participants.len() >= self.capacity() {
             return false;
         }
         let key = self.next_key;

@@ -130,7 +130,7 @@ pub(crate) fn spawn(
                 Some(app_id.clone()),
                 Some(*version),
                 from,
-                target,
+                endpoint_label(target),
             ),
             mailbox_tx.clone(),
         );
@@ -479,7 +479,7 @@ fn outbound_record(
     app_id: Option<String>,
     app_version: Option<u32>,
     from: &str,
-    target: &Endpoint,
+    to: String,
 ) -> CallRecord {
     CallRecord {
         id: id.to_string(),
@@ -487,7 +487,7 @@ fn outbound_record(
         app_version,
         direction: pbx_store::Direction::Outbound,
         from: from.to_string(),
-        to: endpoint_label(target),
+        to,
         status: pbx_store::CallStatus::Dialing,
         hangup_by: None,
         hangup_reason: None,
@@ -535,15 +535,14 @@ impl Session {
     fn new_outbound_leg(&mut self, id: String, from: String, to: String) -> usize {
         let now = Utc::now();
         let master = (id != self.master).then(|| self.master.clone());
-        let mut record = outbound_record(
+        let record = outbound_record(
             &id,
             master,
             self.app_id.clone(),
             self.app_version,
             &from,
-            &Endpoint::SipUri(String::new()),
+            to,
         );
-        record.to = to;
         let leg = Leg::new(id, LegDirection::Outbound, record, CallState::outbound(now));
         self.calls
             .register(leg.record.clone(), self.mailbox_tx.clone());

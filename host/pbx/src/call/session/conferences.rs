@@ -7,11 +7,7 @@ impl Session {
     // ----- conferences ----------------------------------------------------------------------
 
     pub(super) fn with_conference(&mut self, id: &str, f: impl FnOnce(&mut Conference)) {
-        if let Some(conf) = self
-            .conferences
-            .iter_mut()
-            .find(|c| c.id == id && !c.finished)
-        {
+        if let Some(conf) = self.conferences.iter_mut().find(|c| c.id == id) {
             f(conf);
         }
         self.publish_conference(id);
@@ -110,11 +106,7 @@ impl Session {
 
     /// Ends a conference: every participant leaves and its leg is hung up.
     pub(super) async fn hangup_conference(&mut self, conference: &str, reason: HangupReason) {
-        let Some(ci) = self
-            .conferences
-            .iter()
-            .position(|c| c.id == conference && !c.finished)
-        else {
+        let Some(ci) = self.conferences.iter().position(|c| c.id == conference) else {
             return;
         };
         let members: Vec<String> = self.conferences[ci]
@@ -147,12 +139,8 @@ impl Session {
     }
 
     pub(super) fn finish_conference(&mut self, ci: usize) {
-        if self.conferences[ci].finished {
-            return;
-        }
         self.stop_conference_media(ci);
-        let conf = &mut self.conferences[ci];
-        conf.finished = true;
+        let conf = &self.conferences[ci];
         let id = conf.id.clone();
         info!(conference = %id, "conference finished");
         let stops: Vec<String> = self
