@@ -1,7 +1,9 @@
-//! The error a request returns when the host refuses it.
+//! The error a request returns when the host refuses it, for call control and for the
+//! capabilities (`kv`, `http`, `config`) alike.
 //!
 //! Invariant: a refusal never ends a leg; the app decides what to do next.
 
+use crate::bindings::pbx::app::capability_types::CapabilityError;
 use crate::bindings::pbx::app::types::Error as WitError;
 
 /// Why the host refused a request.
@@ -20,6 +22,13 @@ pub enum Error {
     /// The host could not do it (for example the speech engine failed, or a limit).
     #[error("failed: {0}")]
     Failed(String),
+    /// The app was not granted this capability, or not for this target (a key-value store
+    /// that is not enabled, an HTTP host outside the app's allow-list).
+    #[error("not granted: {0}")]
+    NotGranted(String),
+    /// A key, value or body, or the app's total storage, is over its limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
 }
 
 impl Error {
@@ -29,7 +38,20 @@ impl Error {
             Error::InvalidState(m)
             | Error::InvalidArgument(m)
             | Error::NotFound(m)
-            | Error::Failed(m) => m,
+            | Error::Failed(m)
+            | Error::NotGranted(m)
+            | Error::TooLarge(m) => m,
+        }
+    }
+}
+
+impl From<CapabilityError> for Error {
+    fn from(e: CapabilityError) -> Self {
+        match e {
+            CapabilityError::NotGranted(m) => Error::NotGranted(m),
+            CapabilityError::TooLarge(m) => Error::TooLarge(m),
+            CapabilityError::InvalidArgument(m) => Error::InvalidArgument(m),
+            CapabilityError::Failed(m) => Error::Failed(m),
         }
     }
 }
@@ -60,5 +82,8 @@ mod tests {
             Error::NotFound("no file `x`".into()).to_string(),
             "not found: no file `x`"
         );
+        let e = Error::from(CapabilityError::NotGranted("kv is not enabled".into()));
+        assert_eq!(e.to_string(), "not granted: kv is not enabled");
+        assert_eq!(e.message(), "kv is not enabled");
     }
 }

@@ -6,8 +6,8 @@
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use crate::bindings::pbx::app::{
-    call_control as cc, conference as conf, log, recording as rec, timers,
+    call_control as cc, conference as conf, config, http, kv, log, recording as rec, timers,
 };
 
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use crate::testing::stand_in::{cc, conf, log, rec, timers};
+pub(crate) use crate::testing::stand_in::{cc, conf, config, http, kv, log, rec, timers};

@@ -25,6 +25,10 @@
 //! pbx_sdk::export_app!(Hello);
 //! ```
 //!
+//! Beyond call control an app may keep state in its key-value store ([`kv`]), call web
+//! services ([`http`], answered by [`App::on_http_response`]) and read its configuration and
+//! secrets ([`config`]); the first two need grants set in the admin API.
+//!
 //! Apps are tested on the build machine with [`testing`], which records every request
 //! instead of reaching a pbx.
 //!
@@ -36,10 +40,13 @@
 
 mod call;
 mod conference;
+pub mod config;
 mod dial;
 mod endpoint;
 mod error;
 mod host;
+pub mod http;
+pub mod kv;
 pub mod log;
 mod media;
 mod recording;
@@ -210,9 +217,20 @@ pub trait App: Default + 'static {
     fn on_hand_over_result(&mut self, call: Call, accepted: bool, reason: Option<&str>) {
         let _ = (call, accepted, reason);
     }
+
+    /// The outcome of an [`http::Request::send`] that returned `id`: the server's response
+    /// (any status), or why there was none. Exactly one per sent request, unless the session
+    /// ended first.
+    fn on_http_response(
+        &mut self,
+        id: http::RequestId,
+        result: Result<http::Response, http::ResponseError>,
+    ) {
+        let _ = (id, result);
+    }
 }
 
-/// Exports a type implementing [`App`] as the component's `pbx:app/handlers@0.2.0`
+/// Exports a type implementing [`App`] as the component's `pbx:app/handlers@0.3.0`
 /// interface.
 ///
 /// Use it once per app crate, at the top level of `lib.rs`; the crate must be a `cdylib`
@@ -345,6 +363,15 @@ macro_rules! export_app {
                             reason.as_deref(),
                         )
                     });
+                }
+                fn on_http_response(
+                    id: $crate::http::RequestId,
+                    outcome: ::std::result::Result<
+                        $crate::http::Response,
+                        $crate::http::ResponseError,
+                    >,
+                ) {
+                    __with(|app| $crate::App::on_http_response(app, id, outcome));
                 }
             }
 

@@ -5,9 +5,13 @@
 //! `wasm32-wasip2` checks app tests).
 //!
 //! Invariants: state is per thread (each `#[test]` has its own); requests are recorded in
-//! the order made, as text like `answer(leg-1)` or `say(leg-1, "Hello")`; ids handed out
-//! are predictable (`out-1`, `out-2`, ... for new legs, `conf-1`, `rec-1`, media and timer
-//! ids from 1); a request refused with [`fail_next`] is recorded too.
+//! the order made, as text like `answer(leg-1)`, `say(leg-1, "Hello")`,
+//! `kv.set("calls", 1 bytes)` or `http.send(GET https://x/y)`; ids handed out are
+//! predictable (`out-1`, `out-2`, ... for new legs, `conf-1`, `rec-1`, media, timer and HTTP
+//! request ids from 1); a request refused with [`fail_next`] is recorded too. The key-value
+//! store is an in-memory map per thread with the host's key and value limits (seed it with
+//! [`set_kv`], read it with [`kv_value`]); configuration reads are answered from
+//! [`set_config`] and [`set_secret`] and are not recorded.
 //!
 //! ```
 //! use pbx_sdk::{App, Call, CallInfo, testing};
@@ -28,8 +32,14 @@
 //! ```
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+pub mod sim;
+pub use sim::{simulate, simulate_with_config};
 
 use crate::Error;
+use crate::bindings::pbx::app::capability_types::CapabilityError;
+use crate::bindings::pbx::app::http::HttpResponse;
 use crate::bindings::pbx::app::types::{
     CallEnded, CallInfo, CollectEnd, CollectedDigits, Direction, Endpoint as WitEndpoint,
     Error as WitError, HandOverInfo, HangupBy, HangupReason, MediaFinished, RecordingInfo,
@@ -46,6 +56,12 @@ struct State {
     recordings: u32,
     media: u64,
     timers: u64,
+    http: u64,
+    kv: BTreeMap<String, Vec<u8>>,
+    config: Vec<(String, String)>,
+    secrets: Vec<(String, String)>,
+    /// Set while [`simulate`] runs: the session mirror and the structured requests.
+    sim: Option<sim::Mirror>,
 }
 
 thread_local! {
@@ -71,6 +87,45 @@ pub fn take_logs() -> Vec<String> {
 /// `conference.join`) with `error`, as a pbx would.
 pub fn fail_next(name: &str, error: Error) {
     STATE.with(|s| s.borrow_mut().failures.push((name.to_owned(), error)));
+}
+
+/// Sets the configuration value `name` that `config::get` and `config::all` return
+/// (replacing an earlier value of that name).
+pub fn set_config(name: &str, value: &str) {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.config.retain(|(n, _)| n != name);
+        s.config.push((name.to_owned(), value.to_owned()));
+    });
+}
+
+/// Sets the secret `name` that `config::secret` returns.
+pub fn set_secret(name: &str, value: &str) {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.secrets.retain(|(n, _)| n != name);
+        s.secrets.push((name.to_owned(), value.to_owned()));
+    });
+}
+
+/// Stores `value` under `key` in the stand-in key-value store, without recording a request.
+pub fn set_kv(key: &str, value: &[u8]) {
+    STATE.with(|s| s.borrow_mut().kv.insert(key.to_owned(), value.to_vec()));
+}
+
+/// The value under `key` in the stand-in key-value store.
+pub fn kv_value(key: &str) -> Option<Vec<u8>> {
+    STATE.with(|s| s.borrow().kv.get(key).cloned())
+}
+
+/// An HTTP response with `status` and a text body, for
+/// [`App::on_http_response`](crate::App::on_http_response).
+pub fn http_response(status: u16, body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: Vec::new(),
+        body: body.as_bytes().to_vec(),
+    }
 }
 
 /// A [`CallInfo`] for an inbound call without configuration.
@@ -152,13 +207,35 @@ fn record(request: String) -> Result<(), WitError> {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         let name = request.split('(').next().unwrap_or_default().to_owned();
+        sim::echo(&mut s.sim, &request);
         s.requests.push(request);
         match s.failures.iter().position(|(n, _)| *n == name) {
             Some(i) => Err(match s.failures.remove(i).1 {
                 Error::InvalidState(m) => WitError::InvalidState(m),
                 Error::InvalidArgument(m) => WitError::InvalidArgument(m),
                 Error::NotFound(m) => WitError::NotFound(m),
-                Error::Failed(m) => WitError::Failed(m),
+                Error::Failed(m) | Error::NotGranted(m) | Error::TooLarge(m) => WitError::Failed(m),
+            }),
+            None => Ok(()),
+        }
+    })
+}
+
+/// Records a capability request; returns the planned failure for its name, if any.
+fn record_capability(request: String) -> Result<(), CapabilityError> {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let name = request.split('(').next().unwrap_or_default().to_owned();
+        sim::echo(&mut s.sim, &request);
+        s.requests.push(request);
+        match s.failures.iter().position(|(n, _)| *n == name) {
+            Some(i) => Err(match s.failures.remove(i).1 {
+                Error::NotGranted(m) => CapabilityError::NotGranted(m),
+                Error::TooLarge(m) => CapabilityError::TooLarge(m),
+                Error::InvalidArgument(m) => CapabilityError::InvalidArgument(m),
+                Error::InvalidState(m) | Error::NotFound(m) | Error::Failed(m) => {
+                    CapabilityError::Failed(m)
+                }
             }),
             None => Ok(()),
         }
@@ -199,11 +276,13 @@ fn endpoint(e: &WitEndpoint) -> String {
 )]
 pub(crate) mod stand_in {
     pub(crate) mod cc {
+        use super::super::sim::{Need, check, refine};
         use super::super::{endpoint, next_leg, next_media, record};
         use crate::bindings::pbx::app::types::{
             CollectOptions, DialOptions, Endpoint, Error, GroupStage, MuteDirection, PlayOptions,
             RingStrategy, SayOptions,
         };
+        use pbx_sim::{PlayOpts, SayOpts, SimRequest};
 
         fn dial_args(options: &DialOptions) -> String {
             let mut args = String::new();
@@ -217,31 +296,85 @@ pub(crate) mod stand_in {
         }
 
         pub(crate) fn answer(call: &str) -> Result<(), Error> {
-            record(format!("answer({call})"))
+            check(call, Need::InboundUnanswered, "answer")?;
+            record(format!("answer({call})"))?;
+            refine(SimRequest::Answer { call: call.into() });
+            Ok(())
         }
         pub(crate) fn early_media(call: &str) -> Result<(), Error> {
-            record(format!("early-media({call})"))
+            check(call, Need::InboundUnanswered, "start early media")?;
+            record(format!("early-media({call})"))?;
+            refine(SimRequest::EarlyMedia { call: call.into() });
+            Ok(())
         }
         pub(crate) fn reject(call: &str, status: u16) -> Result<(), Error> {
-            record(format!("reject({call}, {status})"))
+            check(call, Need::InboundUnanswered, "reject; use hangup")?;
+            record(format!("reject({call}, {status})"))?;
+            refine(SimRequest::Reject {
+                call: call.into(),
+                status,
+            });
+            Ok(())
         }
         pub(crate) fn hangup(call: &str) -> Result<(), Error> {
-            record(format!("hangup({call})"))
+            check(call, Need::Live, "hang up")?;
+            record(format!("hangup({call})"))?;
+            refine(SimRequest::Hangup { call: call.into() });
+            Ok(())
         }
-        pub(crate) fn say(call: &str, text: &str, _options: &SayOptions) -> Result<u64, Error> {
-            record(format!("say({call}, {text:?})")).map(|()| next_media())
+        pub(crate) fn say(call: &str, text: &str, options: &SayOptions) -> Result<u64, Error> {
+            check(call, Need::Media, "say")?;
+            record(format!("say({call}, {text:?})"))?;
+            let id = next_media();
+            refine(SimRequest::Say {
+                call: call.into(),
+                id,
+                text: text.into(),
+                opts: SayOpts {
+                    loops: options.loop_count,
+                    stop_on_dtmf: options.stop_on_dtmf,
+                    language: options.language.clone(),
+                },
+            });
+            Ok(id)
         }
-        pub(crate) fn play(call: &str, file_id: &str, _options: PlayOptions) -> Result<u64, Error> {
-            record(format!("play({call}, {file_id})")).map(|()| next_media())
+        pub(crate) fn play(call: &str, file_id: &str, options: PlayOptions) -> Result<u64, Error> {
+            check(call, Need::Media, "play")?;
+            record(format!("play({call}, {file_id})"))?;
+            let id = next_media();
+            refine(SimRequest::Play {
+                call: call.into(),
+                id,
+                file: file_id.into(),
+                opts: PlayOpts {
+                    loops: options.loop_count,
+                    offset_ms: options.offset_ms,
+                    timeout_ms: options.timeout_ms,
+                    stop_on_dtmf: options.stop_on_dtmf,
+                },
+            });
+            Ok(id)
         }
         pub(crate) fn play_music(call: &str, file_id: Option<&str>) -> Result<u64, Error> {
+            check(call, Need::Media, "play music")?;
             let file = file_id.map(|f| format!(", {f}")).unwrap_or_default();
-            record(format!("play-music({call}{file})")).map(|()| next_media())
+            record(format!("play-music({call}{file})"))?;
+            let id = next_media();
+            refine(SimRequest::PlayMusic {
+                call: call.into(),
+                id,
+                file: file_id.map(String::from),
+            });
+            Ok(id)
         }
         pub(crate) fn stop_media(call: &str) -> Result<(), Error> {
-            record(format!("stop-media({call})"))
+            check(call, Need::Media, "stop media")?;
+            record(format!("stop-media({call})"))?;
+            refine(SimRequest::StopMedia { call: call.into() });
+            Ok(())
         }
         pub(crate) fn collect_dtmf(call: &str, options: &CollectOptions) -> Result<(), Error> {
+            check(call, Need::Media, "collect digits")?;
             let terminator = options
                 .terminator
                 .as_deref()
@@ -250,13 +383,33 @@ pub(crate) mod stand_in {
             record(format!(
                 "collect-dtmf({call}, max {}{terminator}, timeout {}ms)",
                 options.max_digits, options.timeout_ms
-            ))
+            ))?;
+            refine(SimRequest::Collect {
+                call: call.into(),
+                max_digits: options.max_digits,
+                terminator: options.terminator.as_deref().and_then(|t| t.chars().next()),
+                timeout_ms: options.timeout_ms,
+            });
+            Ok(())
         }
         pub(crate) fn send_dtmf(call: &str, digits: &str, _duration_ms: u32) -> Result<(), Error> {
-            record(format!("send-dtmf({call}, {digits})"))
+            check(call, Need::Answered, "send digits")?;
+            record(format!("send-dtmf({call}, {digits})"))?;
+            refine(SimRequest::SendDtmf {
+                call: call.into(),
+                digits: digits.into(),
+            });
+            Ok(())
         }
         pub(crate) fn dial(target: &Endpoint, options: &DialOptions) -> Result<String, Error> {
-            record(format!("dial({}{})", endpoint(target), dial_args(options))).map(|()| next_leg())
+            record(format!("dial({}{})", endpoint(target), dial_args(options)))?;
+            let new_leg = next_leg();
+            refine(SimRequest::Dial {
+                new_leg: new_leg.clone(),
+                endpoint: endpoint(target),
+                timeout_ms: options.connect_timeout_ms,
+            });
+            Ok(new_leg)
         }
         pub(crate) fn dial_group(
             stages: &[GroupStage],
@@ -281,22 +434,40 @@ pub(crate) mod stand_in {
             .map(|()| next_leg())
         }
         pub(crate) fn connect(a: &str, b: &str) -> Result<(), Error> {
-            record(format!("connect({a}, {b})"))
+            check(a, Need::Answered, "connect")?;
+            check(b, Need::Answered, "connect")?;
+            record(format!("connect({a}, {b})"))?;
+            refine(SimRequest::Connect {
+                a: a.into(),
+                b: b.into(),
+            });
+            Ok(())
         }
         pub(crate) fn disconnect(call: &str) -> Result<(), Error> {
-            record(format!("disconnect({call})"))
+            check(call, Need::Live, "disconnect")?;
+            record(format!("disconnect({call})"))?;
+            refine(SimRequest::Disconnect { call: call.into() });
+            Ok(())
         }
         pub(crate) fn dial_and_connect(
             call: &str,
             target: &Endpoint,
             options: &DialOptions,
         ) -> Result<String, Error> {
+            check(call, Need::InboundUnanswered, "dial and connect")?;
             record(format!(
                 "dial-and-connect({call}, {}{})",
                 endpoint(target),
                 dial_args(options)
-            ))
-            .map(|()| next_leg())
+            ))?;
+            let new_leg = next_leg();
+            refine(SimRequest::DialAndConnect {
+                call: call.into(),
+                new_leg: new_leg.clone(),
+                endpoint: endpoint(target),
+                timeout_ms: options.connect_timeout_ms,
+            });
+            Ok(new_leg)
         }
         pub(crate) fn hold(call: &str, music_file: Option<&str>) -> Result<(), Error> {
             let file = music_file.map(|f| format!(", {f}")).unwrap_or_default();
@@ -450,19 +621,140 @@ pub(crate) mod stand_in {
     }
 
     pub(crate) mod timers {
+        use super::super::sim::refine;
         use super::super::{STATE, record};
         use crate::bindings::pbx::app::types::Error;
+        use pbx_sim::SimRequest;
 
         pub(crate) fn set_timer(ms: u32, tag: &str) -> Result<u64, Error> {
             record(format!("set-timer({ms}ms, {tag:?})"))?;
-            Ok(STATE.with(|s| {
+            let id = STATE.with(|s| {
                 let mut s = s.borrow_mut();
                 s.timers += 1;
                 s.timers
-            }))
+            });
+            refine(SimRequest::SetTimer {
+                id,
+                ms,
+                tag: tag.into(),
+            });
+            Ok(id)
         }
         pub(crate) fn cancel_timer(timer: u64) {
-            let _ = record(format!("cancel-timer({timer})"));
+            if record(format!("cancel-timer({timer})")).is_ok() {
+                refine(SimRequest::CancelTimer { id: timer });
+            }
+        }
+    }
+
+    pub(crate) mod kv {
+        use super::super::{STATE, record_capability};
+        use crate::bindings::pbx::app::capability_types::CapabilityError;
+
+        /// The host's limits, so that app tests meet the refusals a pbx would give.
+        fn check_key(key: &str) -> Result<(), CapabilityError> {
+            if key.is_empty() || key.len() > 256 {
+                return Err(CapabilityError::InvalidArgument(format!(
+                    "a key has 1 to 256 bytes, not {}",
+                    key.len()
+                )));
+            }
+            Ok(())
+        }
+
+        pub(crate) fn get(key: &str) -> Result<Option<Vec<u8>>, CapabilityError> {
+            record_capability(format!("kv.get({key:?})"))?;
+            check_key(key)?;
+            Ok(STATE.with(|s| s.borrow().kv.get(key).cloned()))
+        }
+        pub(crate) fn set(key: &str, value: &[u8]) -> Result<(), CapabilityError> {
+            record_capability(format!("kv.set({key:?}, {} bytes)", value.len()))?;
+            check_key(key)?;
+            if value.len() > 64 * 1024 {
+                return Err(CapabilityError::TooLarge(format!(
+                    "a value has at most 65536 bytes, not {}",
+                    value.len()
+                )));
+            }
+            STATE.with(|s| s.borrow_mut().kv.insert(key.to_owned(), value.to_vec()));
+            Ok(())
+        }
+        pub(crate) fn delete(key: &str) -> Result<bool, CapabilityError> {
+            record_capability(format!("kv.delete({key:?})"))?;
+            check_key(key)?;
+            Ok(STATE.with(|s| s.borrow_mut().kv.remove(key).is_some()))
+        }
+        pub(crate) fn list_keys(prefix: &str) -> Result<Vec<String>, CapabilityError> {
+            record_capability(format!("kv.list-keys({prefix:?})"))?;
+            Ok(STATE.with(|s| {
+                s.borrow()
+                    .kv
+                    .keys()
+                    .filter(|k| k.starts_with(prefix))
+                    .take(1000)
+                    .cloned()
+                    .collect()
+            }))
+        }
+    }
+
+    pub(crate) mod http {
+        use super::super::{STATE, record_capability};
+        use crate::bindings::pbx::app::capability_types::CapabilityError;
+        use crate::bindings::pbx::app::http::HttpRequest;
+
+        pub(crate) fn send(request: &HttpRequest) -> Result<u64, CapabilityError> {
+            let body = match &request.body {
+                Some(b) => format!(", {} bytes", b.len()),
+                None => String::new(),
+            };
+            record_capability(format!(
+                "http.send({} {}{body})",
+                request.method, request.url
+            ))?;
+            let id = STATE.with(|s| {
+                let mut s = s.borrow_mut();
+                s.http += 1;
+                s.http
+            });
+            super::super::sim::refine(pbx_sim::SimRequest::Http {
+                id,
+                method: request.method.clone(),
+                url: request.url.clone(),
+            });
+            Ok(id)
+        }
+    }
+
+    pub(crate) mod config {
+        use super::super::STATE;
+        use crate::bindings::pbx::app::capability_types::CapabilityError;
+
+        pub(crate) fn get(name: &str) -> Option<String> {
+            STATE.with(|s| {
+                s.borrow()
+                    .config
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            })
+        }
+        pub(crate) fn secret(name: &str) -> Result<String, CapabilityError> {
+            STATE.with(|s| {
+                s.borrow()
+                    .secrets
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| {
+                        CapabilityError::InvalidArgument(format!(
+                            "no secret `{name}` is set for this app"
+                        ))
+                    })
+            })
+        }
+        pub(crate) fn all() -> Vec<(String, String)> {
+            STATE.with(|s| s.borrow().config.clone())
         }
     }
 
@@ -478,6 +770,7 @@ pub(crate) mod stand_in {
                 Level::Error => "error",
             };
             STATE.with(|s| s.borrow_mut().logs.push(format!("{level}: {message}")));
+            super::super::sim::log(level, message);
         }
     }
 }
@@ -573,6 +866,53 @@ mod tests {
         assert_eq!(call.say("Hi"), Ok(1));
         reset();
         assert!(take_requests().is_empty());
+    }
+
+    #[test]
+    fn records_capability_requests_and_keeps_kv_per_thread() {
+        use crate::{config, http, kv};
+        set_config("greeting", "hi");
+        set_secret("token", "t0k");
+        set_kv("seed", b"1");
+        assert_eq!(kv::get_string("seed").unwrap().as_deref(), Some("1"));
+        kv::set("calls", b"3").unwrap();
+        assert_eq!(kv::get("calls").unwrap(), Some(b"3".to_vec()));
+        assert_eq!(kv::list_keys("").unwrap(), ["calls", "seed"]);
+        assert!(kv::delete("calls").unwrap());
+        assert_eq!(kv_value("calls"), None);
+        assert!(matches!(kv::set("", b"x"), Err(Error::InvalidArgument(_))));
+        fail_next("kv.set", Error::NotGranted("kv is not enabled".into()));
+        assert_eq!(
+            kv::set("k", b"v"),
+            Err(Error::NotGranted("kv is not enabled".into()))
+        );
+        assert_eq!(http::get("https://x/y").send().unwrap(), 1);
+        assert_eq!(http::post("https://x/z").json("{}").send().unwrap(), 2);
+        assert_eq!(config::get("greeting").as_deref(), Some("hi"));
+        assert_eq!(config::get("token"), None);
+        assert_eq!(config::secret("token").unwrap(), "t0k");
+        assert!(matches!(
+            config::secret("nope"),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(config::all(), [("greeting".to_string(), "hi".to_string())]);
+        assert_eq!(
+            take_requests(),
+            [
+                "kv.get(\"seed\")",
+                "kv.set(\"calls\", 1 bytes)",
+                "kv.get(\"calls\")",
+                "kv.list-keys(\"\")",
+                "kv.delete(\"calls\")",
+                "kv.set(\"\", 1 bytes)",
+                "kv.set(\"k\", 1 bytes)",
+                "http.send(GET https://x/y)",
+                "http.send(POST https://x/z, 2 bytes)",
+            ]
+        );
+        let response = http_response(200, "ok");
+        assert!(response.is_success());
+        assert_eq!(response.text(), Some("ok"));
     }
 
     /// The app of `sdk/README.md`, with the test the README shows.

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use pbx_tests::{
-    AnswerMode, AudioSource, Baresip, BaresipOptions, DeployedApp, Pbx, SippRun,
-    paths::plugin_path, str_field,
+    AnswerMode, AudioSource, Baresip, BaresipOptions, DeployedApp, Pbx, PbxOptions, Sipp, SippRun,
+    paths::plugin_path, scenarios, str_field,
 };
 use serde_json::Value;
 
@@ -22,7 +22,17 @@ pub(crate) const HISTORY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Starts a pbx and deploys each `(app, number)`; the app component comes from
 /// `plugins/target/wasm32-wasip2/release/<app>.wasm`.
 pub(crate) async fn pbx_with(apps: &[(&str, &str)]) -> (Pbx, Vec<DeployedApp>) {
-    let pbx = Pbx::start().await.unwrap();
+    pbx_with_args(&[], apps).await
+}
+
+/// [`pbx_with`] for a server started with extra command-line arguments (e.g.
+/// `--drain-timeout 20`).
+pub(crate) async fn pbx_with_args(args: &[&str], apps: &[(&str, &str)]) -> (Pbx, Vec<DeployedApp>) {
+    let options = PbxOptions {
+        extra_args: args.iter().map(|a| a.to_string()).collect(),
+        ..PbxOptions::default()
+    };
+    let pbx = Pbx::start_with(options).await.unwrap();
     let mut deployed = Vec::new();
     for (app, number) in apps {
         let wasm = plugin_path(app).unwrap();
@@ -100,4 +110,32 @@ pub(crate) fn assert_ended(record: &Value, hangup_by: &str, hangup_reason: &str)
 /// The Call-ID of the first message of a sipp run.
 pub(crate) fn sipp_call_id(run: &SippRun) -> Option<String> {
     run.messages.first().map(|m| m.call_id.clone())
+}
+
+/// A sipp call to `number` that is answered, held for `hold` and then hung up by sipp (BYE).
+pub(crate) fn hold_call(pbx: &Pbx, number: &str, hold: Duration) -> Sipp {
+    let ms = u32::try_from(hold.as_millis()).unwrap_or(u32::MAX);
+    Sipp::custom("hold", scenarios::hold(ms), pbx.sip_addr(), number)
+        .timeout(hold + Duration::from_secs(30))
+}
+
+/// The `type` of an event.
+pub(crate) fn event_type(event: &Value) -> &str {
+    str_field(event, "type")
+}
+
+/// The numeric `id` of an event (0 when absent).
+pub(crate) fn event_id(event: &Value) -> i64 {
+    event.get("id").and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Panics unless `types` contains `expected` as a subsequence (in this order).
+pub(crate) fn assert_in_order(types: &[&str], expected: &[&str], context: &str) {
+    let mut rest = types.iter();
+    for want in expected {
+        assert!(
+            rest.any(|t| t == want),
+            "{want} missing or out of order in {types:?} (expected the order {expected:?}); {context}"
+        );
+    }
 }

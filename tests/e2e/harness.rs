@@ -179,6 +179,49 @@ async fn harness_scenario_wait_ends_on_error_response() {
     assert_sipp_ok(&uas.finish().await.unwrap(), 1);
 }
 
+/// `expect_final_any` accepts each listed refusal and ACKs it.
+#[tokio::test]
+async fn harness_scenario_expect_any_refusal() {
+    for (status, reason) in [(486, "Busy Here"), (503, "Service Unavailable")] {
+        let uas = server(Sipp::custom_server(
+            "reject",
+            scenarios::server_reject(status, reason),
+        ))
+        .await;
+        let run = Sipp::custom(
+            "refused",
+            scenarios::expect_final_any(&[486, 503]),
+            uas.addr(),
+            "1000",
+        )
+        .run()
+        .await
+        .unwrap();
+        assert_sipp_ok(&run, 1);
+        assert_eq!(run.final_status("INVITE"), Some(status), "{}", run.report());
+        assert_sipp_ok(&uas.finish().await.unwrap(), 1);
+    }
+}
+
+/// `hold` keeps the call up for the pause, then hangs up with BYE.
+#[tokio::test]
+async fn harness_scenario_hold_then_bye() {
+    let uas = server(Sipp::uas()).await;
+    let started = Instant::now();
+    let run = Sipp::custom("hold", scenarios::hold(1500), uas.addr(), "1000")
+        .run()
+        .await
+        .unwrap();
+    assert_sipp_ok(&run, 1);
+    assert!(run.received_response(200, "BYE"), "{}", run.report());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the call was not held: {:?}",
+        started.elapsed()
+    );
+    assert_sipp_ok(&uas.finish().await.unwrap(), 1);
+}
+
 #[tokio::test]
 async fn harness_raw_options_udp_and_tcp() {
     for (transport, raw) in [

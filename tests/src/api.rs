@@ -4,12 +4,14 @@
 //! Invariant: every request has a timeout; a body that is not JSON comes back as a JSON string
 //! and an empty body as `null`, so a reply never fails to parse.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::error::{HarnessError, Result};
+use crate::pbx::DeployedApp;
 
 /// One API reply: the HTTP status and the body as JSON.
 pub type Reply = (u16, Value);
@@ -47,6 +49,11 @@ impl Api {
     /// The base URL.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The token it sends.
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// A copy of this client that sends another token (for 401 tests).
@@ -109,6 +116,19 @@ impl Api {
             .await
     }
 
+    /// `PATCH path` with a JSON body.
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Result<Reply> {
+        let bytes = body.to_string().into_bytes();
+        self.send(Method::PATCH, path, Some((bytes, "application/json")), true)
+            .await
+    }
+
+    /// `PUT path` with raw bytes and a content type.
+    pub async fn put_bytes(&self, path: &str, bytes: Vec<u8>, content_type: &str) -> Result<Reply> {
+        self.send(Method::PUT, path, Some((bytes, content_type)), true)
+            .await
+    }
+
     /// `POST path` with raw bytes and a content type.
     pub async fn post_bytes(
         &self,
@@ -128,6 +148,20 @@ impl Api {
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Result<Reply> {
         self.send(Method::DELETE, path, None, true).await
+    }
+
+    /// `GET path` without a token, returning the status and the body as text (`/metrics`).
+    pub async fn get_text_unauthenticated(&self, path: &str) -> Result<(u16, String)> {
+        let url = format!("{}{}", self.base, path);
+        let http_err = |source| HarnessError::Http {
+            method: "GET".into(),
+            url: url.clone(),
+            source,
+        };
+        let response = self.client.get(&url).send().await.map_err(http_err)?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(http_err)?;
+        Ok((status, text))
     }
 
     /// `GET /healthz` (no token).
@@ -168,6 +202,67 @@ impl Api {
             &json!({ "version": version }),
         )
         .await
+    }
+
+    /// Creates app `name` with this client's token (so in its account), uploads the component
+    /// at `wasm_path`, deploys that version and binds `number` to it; every step must succeed
+    /// with the contract's status.
+    pub async fn deploy_app(
+        &self,
+        name: &str,
+        wasm_path: &Path,
+        number: &str,
+    ) -> Result<DeployedApp> {
+        let app = expect_status(
+            &format!("create app {name}"),
+            201,
+            self.create_app(name).await?,
+        )?;
+        let app_id = str_field(&app, "id").to_string();
+        if app_id.is_empty() {
+            return Err(HarnessError::protocol(
+                "pbx api",
+                format!("app without id: {app}"),
+            ));
+        }
+        let version = self.upload_file_version(&app_id, wasm_path).await?;
+        expect_status(
+            &format!("deploy {name} v{version}"),
+            200,
+            self.deploy(&app_id, version).await?,
+        )?;
+        expect_status(
+            &format!("bind number {number} to {name}"),
+            200,
+            self.set_number(number, &app_id).await?,
+        )?;
+        Ok(DeployedApp {
+            app_id,
+            version,
+            number: number.to_string(),
+        })
+    }
+
+    /// Uploads the component at `wasm_path` as a new version of `app_id` (201) and returns
+    /// the version number.
+    pub async fn upload_file_version(&self, app_id: &str, wasm_path: &Path) -> Result<u64> {
+        let bytes = std::fs::read(wasm_path)
+            .map_err(|e| HarnessError::io(format!("read {}", wasm_path.display()), e))?;
+        let uploaded = expect_status(
+            &format!("upload {}", wasm_path.display()),
+            201,
+            self.upload_version(app_id, bytes, "application/wasm")
+                .await?,
+        )?;
+        uploaded
+            .get("version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| {
+                HarnessError::protocol(
+                    "pbx api",
+                    format!("upload reply without version: {uploaded}"),
+                )
+            })
     }
 
     /// `PUT /v1/numbers/{number} {"app_id"}`: 200.

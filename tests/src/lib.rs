@@ -12,6 +12,8 @@ pub mod audio;
 pub mod baresip;
 pub mod digest;
 pub mod error;
+pub mod event_stream;
+pub mod http_server;
 pub mod media;
 pub mod net;
 pub mod party;
@@ -29,6 +31,8 @@ pub use api::{
 pub use audio::{Audio, SpeechReport, ToneReport, assert_hears, assert_not_hears, tone_report};
 pub use baresip::{AnswerMode, AudioSource, Baresip, BaresipOptions, Event, Registration};
 pub use error::{HarnessError, Result};
+pub use event_stream::EventStream;
+pub use http_server::{HttpRecorder, ReceivedRequest, verify_signature};
 pub use party::{Party, TONES};
 pub use pbx::{DeployedApp, Pbx, PbxOptions};
 pub use sip_raw::{RawTransport, SipResponse};

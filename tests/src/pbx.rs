@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tempfile::TempDir;
 use tokio::process::Command;
 
-use crate::api::{Api, expect_status, str_field};
+use crate::api::Api;
 use crate::error::{HarnessError, Result};
 use crate::net::{free_tcp_port, free_udp_tcp_port, loopback};
 use crate::paths::pbx_binary;
@@ -204,6 +203,31 @@ impl Pbx {
         }
     }
 
+    /// Sends `signal` to the server (SIGTERM to make it drain); a finished server is not an
+    /// error.
+    pub fn signal(&mut self, signal: rustix::process::Signal) -> Result<()> {
+        match self.process.as_mut() {
+            Some(process) => process.signal(signal),
+            None => Err(HarnessError::protocol("pbx", "not running")),
+        }
+    }
+
+    /// Waits for the server to exit by itself, at most `timeout`, and returns its status.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        match self.process.as_mut() {
+            Some(process) => process.wait_timeout(timeout).await,
+            None => Err(HarnessError::protocol("pbx", "not running")),
+        }
+    }
+
+    /// Whether the server has exited (its status), without waiting.
+    pub fn try_exit_status(&mut self) -> Result<Option<ExitStatus>> {
+        match self.process.as_mut() {
+            Some(process) => process.try_status(),
+            None => Err(HarnessError::protocol("pbx", "not running")),
+        }
+    }
+
     /// Stops the server and starts it again with the same data dir, ports and token.
     pub async fn restart(&mut self) -> Result<()> {
         let (status, killed) = self.stop().await?;
@@ -300,51 +324,7 @@ impl Pbx {
         wasm_path: &Path,
         number: &str,
     ) -> Result<DeployedApp> {
-        let api = self.api();
-        let bytes = std::fs::read(wasm_path)
-            .map_err(|e| HarnessError::io(format!("read {}", wasm_path.display()), e))?;
-        let app = expect_status(
-            &format!("create app {name}"),
-            201,
-            api.create_app(name).await?,
-        )?;
-        let app_id = str_field(&app, "id").to_string();
-        if app_id.is_empty() {
-            return Err(HarnessError::protocol(
-                "pbx api",
-                format!("app without id: {app}"),
-            ));
-        }
-        let uploaded = expect_status(
-            &format!("upload {}", wasm_path.display()),
-            201,
-            api.upload_version(&app_id, bytes, "application/wasm")
-                .await?,
-        )?;
-        let version = uploaded
-            .get("version")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| {
-                HarnessError::protocol(
-                    "pbx api",
-                    format!("upload reply without version: {uploaded}"),
-                )
-            })?;
-        expect_status(
-            &format!("deploy {name} v{version}"),
-            200,
-            api.deploy(&app_id, version).await?,
-        )?;
-        expect_status(
-            &format!("bind number {number} to {name}"),
-            200,
-            api.set_number(number, &app_id).await?,
-        )?;
-        Ok(DeployedApp {
-            app_id,
-            version,
-            number: number.to_string(),
-        })
+        self.api().deploy_app(name, wasm_path, number).await
     }
 }
 

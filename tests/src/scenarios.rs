@@ -145,6 +145,41 @@ pub fn expect_final(status: u16) -> String {
     wrap(&format!("INVITE expecting {status}"), &body)
 }
 
+/// INVITE expecting one of `statuses` as the final response (e.g. 486 or 503 for a refused
+/// call), then ACK; tests read which with [`crate::sipp::SippRun::final_status`]. Anything
+/// else (a 200 among them) fails the call.
+pub fn expect_final_any(statuses: &[u16]) -> String {
+    let mut body = invite(true);
+    body.push_str(provisional_optional());
+    for (i, status) in statuses.iter().enumerate() {
+        let optional = if i + 1 < statuses.len() {
+            r#" optional="true" next="refused""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            body,
+            r#"  <recv response="{status}" response_txn="invite"{optional}/>"#
+        );
+    }
+    body.push_str("  <label id=\"refused\"/>\n");
+    body.push_str(&ack_non_2xx(true));
+    wrap("INVITE expecting a refusal", &body)
+}
+
+/// INVITE, 200, ACK, then the call is held for `hold_ms` before the caller's BYE (answered
+/// 200). Unlike the built-in `uac`, the length of the call is fixed, so several runs can
+/// overlap for a known time.
+pub fn hold(hold_ms: u32) -> String {
+    let mut body = invite(true);
+    body.push_str(provisional_optional());
+    body.push_str("  <recv response=\"200\" response_txn=\"invite\"/>\n");
+    body.push_str(&ack_2xx(true));
+    let _ = writeln!(body, r#"  <pause milliseconds="{hold_ms}"/>"#);
+    body.push_str(bye_and_200());
+    wrap(&format!("INVITE, hold {hold_ms} ms, BYE"), &body)
+}
+
 /// INVITE, then CANCEL as soon as the call rings (180 or 183). The expected end is 200 for the
 /// CANCEL and 487 for the INVITE, then ACK. If the callee answered first (a race the caller
 /// cannot prevent), the 200 is ACKed and the call ended with BYE; both paths succeed, and the

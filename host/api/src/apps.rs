@@ -1,8 +1,10 @@
-//! `/v1/apps`: create and list apps, upload versions, deploy.
+//! `/v1/apps`: create and list apps, upload, download and delete versions, deploy (and
+//! roll back: any stored version can be deployed).
 //!
-//! Invariant: an upload is checked in this order (app exists, content type, size, not
-//! empty, `Backend::check_component`) and only then stored; the server's cache warm-up
-//! (`version_stored`) never delays the answer.
+//! Invariants: an upload is checked in this order (app exists in the caller's account,
+//! content type, size, not empty, `Backend::check_component`, storage quota) and only
+//! then stored; the server's cache warm-up (`version_stored`) never delays the answer; a
+//! version is deleted only when it is neither active nor run by a live call.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -12,7 +14,7 @@ use pbx_store::{App, Version};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::extract::{ApiPath, JsonObject, blocking, media_type, read_body};
+use crate::extract::{ApiPath, Caller, JsonObject, blocking, media_type, read_body};
 use crate::{ApiError, ApiState, MAX_COMPONENT_BYTES, RejectionCode};
 
 /// An app with its versions, as `GET /v1/apps/{id}` and deploy answer it.
@@ -23,14 +25,37 @@ pub(crate) struct AppDetail {
     versions: Vec<Version>,
 }
 
-/// Loads an app and its versions, or 404.
-fn detail(state: &ApiState, app_id: &str) -> Result<AppDetail, ApiError> {
+/// Loads one of `account`'s apps and its versions, or 404.
+fn detail(state: &ApiState, account: &str, app_id: &str) -> Result<AppDetail, ApiError> {
     let app = state
         .store
-        .app(app_id)?
+        .app(account, app_id)?
         .ok_or_else(|| ApiError::not_found(format!("app {app_id} not found")))?;
-    let versions = state.store.versions(app_id)?;
+    let versions = state.store.versions(account, app_id)?;
     Ok(AppDetail { app, versions })
+}
+
+/// 413 `quota_exceeded` when storing `size` more bytes would take `account` past its
+/// `max_storage_bytes`. Files and versions call it before the expensive checks.
+pub(crate) fn check_storage_quota(
+    state: &ApiState,
+    account: &str,
+    size: u64,
+) -> Result<(), ApiError> {
+    let Some(limit) = state.store.account_quotas(account)?.max_storage_bytes else {
+        return Ok(());
+    };
+    let used = state.store.account_usage(account)?.storage_bytes;
+    if used.saturating_add(size) > limit {
+        return Err(ApiError::quota_exceeded(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "storing {size} more bytes would exceed the account's storage quota \
+                 max_storage_bytes = {limit} ({used} bytes used)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Tells the server about a stored or deployed version without waiting for it.
@@ -41,45 +66,144 @@ fn notify_version(state: &ApiState, app_id: String, version: u32) {
     }));
 }
 
-/// `POST /v1/apps` `{"name"}` → 201 with the new app.
+/// Create an app
+///
+/// `POST /v1/apps` `{"name"}` → 201 with the new app; 429 `quota_exceeded` beyond the
+/// account's `max_apps`.
+#[utoipa::path(
+    post,
+    path = "/v1/apps",
+    operation_id = "create_app",
+    tag = "apps",
+    request_body = crate::openapi::schemas::CreateApp,
+    responses(
+        (status = 201, description = "The new app", body = crate::openapi::schemas::App),
+        (status = 400, description = "`invalid_request`: a field is missing or malformed", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "`conflict`: an app of this name exists", body = crate::openapi::schemas::ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the account has `max_apps` apps", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<ApiState>,
+    caller: Caller,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<App>), ApiError> {
     let name = body.string("name")?.to_owned();
-    let app = blocking(move || Ok(state.store.create_app(&name)?)).await?;
+    let app = blocking(move || Ok(state.store.create_app(&caller.account_id, &name)?)).await?;
     Ok((StatusCode::CREATED, Json(app)))
 }
 
-/// `GET /v1/apps` → `{"apps": [...]}`.
-pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let apps = blocking(move || Ok(state.store.list_apps()?)).await?;
+/// List apps
+///
+/// `GET /v1/apps` → `{"apps": [...]}` (the caller's account's).
+#[utoipa::path(
+    get,
+    path = "/v1/apps",
+    operation_id = "list_apps",
+    tag = "apps",
+    responses(
+        (status = 200, description = "The account's apps", body = crate::openapi::schemas::AppList),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let apps = blocking(move || Ok(state.store.list_apps(&caller.account_id)?)).await?;
     Ok(Json(json!({ "apps": apps })))
 }
 
+/// Show an app and its versions
+///
 /// `GET /v1/apps/{id}` → the app and its versions.
+#[utoipa::path(
+    get,
+    path = "/v1/apps/{id}",
+    operation_id = "get_app",
+    tag = "apps",
+    params(
+        ("id" = String, Path, description = "The app's id"),
+    ),
+    responses(
+        (status = 200, description = "The app and its versions", body = crate::openapi::schemas::AppDetail),
+        (status = 404, description = "`not_found`: no such app", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn show(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(app_id): ApiPath<String>,
 ) -> Result<Json<AppDetail>, ApiError> {
-    Ok(Json(blocking(move || detail(&state, &app_id)).await?))
+    Ok(Json(
+        blocking(move || detail(&state, &caller.account_id, &app_id)).await?,
+    ))
 }
 
+/// List an app's versions
+///
 /// `GET /v1/apps/{id}/versions` → `{"versions": [...]}`.
+#[utoipa::path(
+    get,
+    path = "/v1/apps/{id}/versions",
+    operation_id = "list_versions",
+    tag = "apps",
+    params(
+        ("id" = String, Path, description = "The app's id"),
+    ),
+    responses(
+        (status = 200, description = "Oldest first", body = crate::openapi::schemas::VersionList),
+        (status = 404, description = "`not_found`: no such app", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn list_versions(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(app_id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let versions = blocking(move || Ok(state.store.versions(&app_id)?)).await?;
+    let versions = blocking(move || Ok(state.store.versions(&caller.account_id, &app_id)?)).await?;
     Ok(Json(json!({ "versions": versions })))
 }
 
+/// Download a version
+///
 /// `GET /v1/apps/{id}/versions/{version}` → the component bytes.
+#[utoipa::path(
+    get,
+    path = "/v1/apps/{id}/versions/{version}",
+    operation_id = "download_version",
+    tag = "apps",
+    params(
+        ("id" = String, Path, description = "The app's id"),
+        ("version" = u32, Path, description = "The version number"),
+    ),
+    responses(
+        (status = 200, description = "The component bytes", body = crate::openapi::schemas::Binary, content_type = "application/wasm"),
+        (status = 404, description = "`not_found`: no such app or version", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn download_version(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath((app_id, version)): ApiPath<(String, u32)>,
 ) -> Result<Response, ApiError> {
-    let bytes = blocking(move || Ok(state.store.version_bytes(&app_id, version)?)).await?;
+    let bytes = blocking(move || {
+        if state
+            .store
+            .version(&caller.account_id, &app_id, version)?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "version {version} of app {app_id} not found"
+            )));
+        }
+        Ok(state.store.version_bytes(&app_id, version)?)
+    })
+    .await?;
     let mut response = bytes.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -88,16 +212,90 @@ pub(crate) async fn download_version(
     Ok(response)
 }
 
-/// `POST /v1/apps/{id}/versions` with an `application/wasm` body → 201 `{"version", "sha256", ...}`.
+/// Delete a version
+///
+/// `DELETE /v1/apps/{id}/versions/{version}` → 204; 409 when it is the active version
+/// or a live call runs it.
+#[utoipa::path(
+    delete,
+    path = "/v1/apps/{id}/versions/{version}",
+    operation_id = "delete_version",
+    tag = "apps",
+    params(
+        ("id" = String, Path, description = "The app's id"),
+        ("version" = u32, Path, description = "The version number"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`not_found`: no such app or version", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "`conflict`: the active version, or one a live call runs", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub(crate) async fn delete_version(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((app_id, version)): ApiPath<(String, u32)>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        if state
+            .store
+            .version(&caller.account_id, &app_id, version)?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "version {version} of app {app_id} not found"
+            )));
+        }
+        if state.backend.version_in_use(&app_id, version) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("version {version} of app {app_id} is running in a live call"),
+            ));
+        }
+        Ok(state
+            .store
+            .delete_version(&caller.account_id, &app_id, version)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Upload a version
+///
+/// `POST /v1/apps/{id}/versions` with an `application/wasm` body → 201 `{"version", "sha256", ...}`;
+/// 413 `quota_exceeded` beyond the account's `max_storage_bytes`.
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{id}/versions",
+    operation_id = "upload_version",
+    tag = "apps",
+    params(
+        ("id" = String, Path, description = "The app's id"),
+    ),
+    request_body(content = crate::openapi::schemas::Binary, content_type = "application/wasm", description = "The component (at most 32 MiB)"),
+    responses(
+        (status = 201, description = "The stored version (not deployed yet)", body = crate::openapi::schemas::Version),
+        (status = 400, description = "`invalid_request` or `not_a_component`: an empty body, or bytes that are not a component", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "`not_found`: no such app", body = crate::openapi::schemas::ErrorBody),
+        (status = 413, description = "`payload_too_large` or `quota_exceeded`: larger than 32 MiB, or past the account's `max_storage_bytes`", body = crate::openapi::schemas::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/wasm`", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "`compile_failed`, `missing_export`, `wrong_world` or `import_not_granted`: the component does not fit the host", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn upload_version(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(app_id): ApiPath<String>,
     req: Request,
 ) -> Result<(StatusCode, Json<Version>), ApiError> {
     let app = {
         let state = state.clone();
         let app_id = app_id.clone();
-        blocking(move || Ok(state.store.app(&app_id)?)).await?
+        let account = caller.account_id.clone();
+        blocking(move || Ok(state.store.app(&account, &app_id)?)).await?
     };
     if app.is_none() {
         return Err(ApiError::not_found(format!("app {app_id} not found")));
@@ -121,6 +319,14 @@ pub(crate) async fn upload_version(
             "the request body is empty; expected a wasm component",
         ));
     }
+    // The quota is checked before the (slow) compile too; the store checks it again
+    // when it stores the bytes.
+    {
+        let state = state.clone();
+        let account = caller.account_id.clone();
+        let size = bytes.len() as u64;
+        blocking(move || check_storage_quota(&state, &account, size)).await?;
+    }
 
     let backend = state.backend.clone();
     let checked = bytes.clone();
@@ -137,15 +343,40 @@ pub(crate) async fn upload_version(
 
     let version = {
         let state = state.clone();
-        blocking(move || Ok(state.store.add_version(&app_id, &bytes)?)).await?
+        blocking(move || {
+            Ok(state
+                .store
+                .add_version(&caller.account_id, &app_id, &bytes)?)
+        })
+        .await?
     };
     notify_version(&state, version.app_id.clone(), version.version);
     Ok((StatusCode::CREATED, Json(version)))
 }
 
-/// `POST /v1/apps/{id}/deploy` `{"version"}` → 200 with the app.
+/// Deploy (or roll back to) a version
+///
+/// `POST /v1/apps/{id}/deploy` `{"version"}` → 200 with the app; any stored version,
+/// older ones included (a rollback).
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{id}/deploy",
+    operation_id = "deploy_app",
+    tag = "apps",
+    params(
+        ("id" = String, Path, description = "The app's id"),
+    ),
+    request_body = crate::openapi::schemas::Deploy,
+    responses(
+        (status = 200, description = "The app with its new active version", body = crate::openapi::schemas::AppDetail),
+        (status = 400, description = "`invalid_request`: a field is missing or malformed", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "`not_found`: no such app or version", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn deploy(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(app_id): ApiPath<String>,
     body: JsonObject,
 ) -> Result<Json<AppDetail>, ApiError> {
@@ -153,11 +384,14 @@ pub(crate) async fn deploy(
     let detail = {
         let state = state.clone();
         blocking(move || {
-            state.store.deploy(&app_id, version)?;
-            detail(&state, &app_id)
+            state.store.deploy(&caller.account_id, &app_id, version)?;
+            detail(&state, &caller.account_id, &app_id)
         })
         .await?
     };
     notify_version(&state, detail.app.id.clone(), version);
+    state
+        .backend
+        .app_deployed(&detail.app.account_id, &detail.app.id, version);
     Ok(Json(detail))
 }

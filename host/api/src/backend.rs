@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::ApiError;
 
 /// Where an API-created call goes; the JSON is tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum EndpointSpec {
     /// `{"type":"sip","uri":"sip:bob@example.com"}`: a SIP URI dialled directly.
@@ -40,6 +40,8 @@ pub enum EndpointSpec {
 /// for the new call's session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginateRequest {
+    /// The account the call belongs to (the caller's, which owns `app_id`).
+    pub account_id: String,
     /// The caller's user part or SIP URI for From; `None` lets the server choose (the
     /// trunk's caller id for phone numbers).
     pub from: Option<String>,
@@ -54,10 +56,12 @@ pub struct OriginateRequest {
 }
 
 /// A live conference as `GET /v1/conferences` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConferenceView {
     /// `cnf_` plus 16 hex digits.
     pub id: String,
+    /// The account it belongs to (its app's); the API shows it to that account only.
+    pub account_id: String,
     /// The name the app gave it.
     pub name: Option<String>,
     /// The app whose session created it.
@@ -69,7 +73,7 @@ pub struct ConferenceView {
 }
 
 /// One participant of a live conference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ParticipantView {
     /// The participant's leg.
     pub call_id: String,
@@ -84,7 +88,7 @@ pub struct ParticipantView {
 }
 
 /// One current registration (binding) of a SIP user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegistrationView {
     /// The Contact URI calls to the user are sent to.
     pub contact: String,

@@ -72,6 +72,12 @@ impl ApiError {
         )
     }
 
+    /// `quota_exceeded` with `status` (429 for counts, 413 for bytes); the message names
+    /// the quota and its value.
+    pub fn quota_exceeded(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, "quota_exceeded", message)
+    }
+
     /// 500 `internal`; the details belong in the log, not in the answer.
     pub fn internal() -> Self {
         Self::new(
@@ -86,6 +92,7 @@ impl ApiError {
         let code = match status {
             StatusCode::BAD_REQUEST => "invalid_request",
             StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
             StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
@@ -144,6 +151,14 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { field, ref message } => {
                 ApiError::invalid_field(field, format!("invalid {field}: {message}"))
             }
+            StoreError::QuotaExceeded { quota, message, .. } => {
+                // Storage quotas refuse a body (413); counting quotas refuse a request (429).
+                let status = match quota {
+                    "max_storage_bytes" | "kv_max_bytes" => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::TOO_MANY_REQUESTS,
+                };
+                ApiError::quota_exceeded(status, message)
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::internal()
@@ -174,3 +189,132 @@ pub(crate) async fn json_errors(response: Response) -> Response {
     }
     rewritten
 }
+
+/// One error code as the documentation lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCodeDoc {
+    /// The `error.code` string.
+    pub code: &'static str,
+    /// The HTTP status (or statuses) it comes with.
+    pub statuses: &'static str,
+    /// When a client gets it.
+    pub meaning: &'static str,
+}
+
+/// Every `error.code` the API answers, for `/docs`, the OpenAPI `ErrorCode` enum and
+/// `docs/api.md`. `tests/openapi.rs` reads the crate's sources, so a new code used
+/// anywhere without a line here fails the tests.
+pub const ERROR_CODES: &[ErrorCodeDoc] = &[
+    ErrorCodeDoc {
+        code: "invalid_request",
+        statuses: "400",
+        meaning: "The request is malformed: not a JSON object, a missing, unknown or \
+                  ill-typed field (`field` names it), a bad path or query parameter.",
+    },
+    ErrorCodeDoc {
+        code: "not_a_component",
+        statuses: "400",
+        meaning: "An uploaded version is not a WebAssembly component (a core module or \
+                  not wasm at all).",
+    },
+    ErrorCodeDoc {
+        code: "invalid_audio",
+        statuses: "400",
+        meaning: "An uploaded audio file cannot be decoded or used.",
+    },
+    ErrorCodeDoc {
+        code: "unauthorized",
+        statuses: "401",
+        meaning: "No `Authorization: Bearer` header, a wrong admin token, or an unknown or \
+                  revoked API key.",
+    },
+    ErrorCodeDoc {
+        code: "forbidden",
+        statuses: "403",
+        meaning: "The route needs the admin token; an API key cannot use it.",
+    },
+    ErrorCodeDoc {
+        code: "not_found",
+        statuses: "404",
+        meaning: "No such resource in the caller's account (another account's resources \
+                  answer exactly the same), no such route, or a call or conference that \
+                  is not live.",
+    },
+    ErrorCodeDoc {
+        code: "method_not_allowed",
+        statuses: "405",
+        meaning: "The route exists but not with this method; `Allow` lists the methods.",
+    },
+    ErrorCodeDoc {
+        code: "conflict",
+        statuses: "409",
+        meaning: "The current state forbids it: a duplicate name, a number bound in \
+                  another account, deleting the active version or one a live call runs, \
+                  overlapping webhook event types, a recording still recording, a \
+                  disabled trunk, an account that still owns resources.",
+    },
+    ErrorCodeDoc {
+        code: "no_active_version",
+        statuses: "409",
+        meaning: "The app has no deployed version, so it cannot take a call.",
+    },
+    ErrorCodeDoc {
+        code: "payload_too_large",
+        statuses: "413",
+        meaning: "The request body is larger than the route accepts.",
+    },
+    ErrorCodeDoc {
+        code: "quota_exceeded",
+        statuses: "429, 413",
+        meaning: "An account or app quota would be passed: 429 for counts \
+                  (`max_apps`, `max_concurrent_calls`), 413 for bytes \
+                  (`max_storage_bytes`, `kv_max_bytes`); the message names the quota.",
+    },
+    ErrorCodeDoc {
+        code: "unsupported_media_type",
+        statuses: "415",
+        meaning: "The request's Content-Type is not one the route accepts.",
+    },
+    ErrorCodeDoc {
+        code: "unprocessable",
+        statuses: "422",
+        meaning: "The request is well-formed but cannot be processed.",
+    },
+    ErrorCodeDoc {
+        code: "compile_failed",
+        statuses: "422",
+        meaning: "An uploaded component is well-formed but does not compile.",
+    },
+    ErrorCodeDoc {
+        code: "missing_export",
+        statuses: "422",
+        meaning: "An uploaded component lacks an export of `pbx:app/handlers`.",
+    },
+    ErrorCodeDoc {
+        code: "wrong_world",
+        statuses: "422",
+        meaning: "An uploaded component targets another world or an incompatible \
+                  `pbx:app` version.",
+    },
+    ErrorCodeDoc {
+        code: "import_not_granted",
+        statuses: "422",
+        meaning: "An uploaded component imports something the host does not grant.",
+    },
+    ErrorCodeDoc {
+        code: "internal",
+        statuses: "500",
+        meaning: "A failure on the server's side; the details are in the server log.",
+    },
+    ErrorCodeDoc {
+        code: "unavailable",
+        statuses: "503",
+        meaning: "The server cannot do this now: it cannot place calls, has no live \
+                  event stream or metrics, or is draining.",
+    },
+    ErrorCodeDoc {
+        code: "error",
+        statuses: "other 4xx/5xx",
+        meaning: "A status without a code of its own (rare; match on the status).",
+    },
+];

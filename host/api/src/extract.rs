@@ -1,10 +1,13 @@
 //! Request plumbing: extractors whose rejections come out in the API's error shape, the
-//! bearer-token check, body reading with limits, and running blocking work.
+//! authenticator (admin token or API key) and the [`Caller`] it leaves on each request,
+//! body reading with limits, and running blocking work.
 //!
 //! Invariants: no extractor here lets an axum rejection escape in its plain-text form;
 //! JSON bodies must be objects and each field is read by name, so every error names the
 //! field at fault; the admin token is compared in constant time (SHA-256 of both sides,
-//! then a XOR fold), and an empty configured token admits nobody.
+//! then a XOR fold), and an empty configured token admits nobody; an API key is looked
+//! up by its SHA-256, acts only for its own account, and naming another account with
+//! `Pbx-Account` answers 404 exactly as if that account did not exist.
 
 use std::collections::HashMap;
 
@@ -66,6 +69,28 @@ impl JsonObject {
                 field,
                 format!("`{field}` is required"),
             )),
+        }
+    }
+
+    /// An optional non-negative integer field: absent or `null` is `None`.
+    pub(crate) fn opt_u64(&self, field: &'static str) -> Result<Option<u64>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                ApiError::invalid_field(
+                    field,
+                    format!("`{field}` must be a non-negative integer or null"),
+                )
+            }),
+        }
+    }
+
+    /// A nullable integer field of a PATCH: absent is `None`, `null` is `Some(None)`.
+    pub(crate) fn patch_u64(&self, field: &'static str) -> Result<Option<Option<u64>>, ApiError> {
+        if self.has(field) {
+            self.opt_u64(field).map(Some)
+        } else {
+            Ok(None)
         }
     }
 
@@ -235,12 +260,56 @@ where
     })
 }
 
-/// Middleware: lets a request through only with `Authorization: Bearer <admin token>`.
-pub(crate) async fn require_token(
+/// Who is calling: the account every handler scopes its work to, and whether the caller
+/// holds the admin token (needed for the account and key routes). The authenticator puts
+/// it on every authenticated request as an extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    /// The account the request acts on.
+    pub(crate) account_id: String,
+    /// True for the admin token, false for an API key.
+    pub(crate) admin: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            tracing::error!("a handler asked for the caller on an unauthenticated route");
+            ApiError::internal()
+        })
+    }
+}
+
+impl Caller {
+    /// 403 `forbidden` unless the caller holds the admin token.
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
+        if self.admin {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this route needs the admin token; an API key cannot use it",
+            ))
+        }
+    }
+}
+
+/// The header with which the admin token picks the account it acts on.
+pub(crate) const ACCOUNT_HEADER: &str = "pbx-account";
+
+/// Middleware: lets a request through only with `Authorization: Bearer <admin token or
+/// API key>`, and puts the [`Caller`] on it. The admin token acts on the default account
+/// or on the one `Pbx-Account` names; an API key acts on its own account.
+pub(crate) async fn authenticate(
     State(state): State<ApiState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let unauthorized =
+        |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -248,21 +317,60 @@ pub(crate) async fn require_token(
         .and_then(|v| {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
+        })
+        .map(str::to_owned);
     let Some(presented) = presented else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+        return Err(unauthorized(
             "missing `Authorization: Bearer <token>` header",
         ));
     };
-    if !token_matches(&state.admin_token, presented) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the admin token is wrong",
-        ));
-    }
+    let requested = match req.headers().get(ACCOUNT_HEADER) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::invalid("the Pbx-Account header is not text"))?
+                .trim()
+                .to_owned(),
+        ),
+    };
+    let no_such_account = |id: &str| ApiError::not_found(format!("account {id} not found"));
+    let caller = if token_matches(&state.admin_token, &presented) {
+        let account_id = match requested {
+            None => pbx_store::DEFAULT_ACCOUNT_ID.to_owned(),
+            Some(id) => {
+                let store = state.store.clone();
+                let lookup = id.clone();
+                let exists = blocking(move || Ok(store.account(&lookup)?.is_some())).await?;
+                if !exists {
+                    return Err(no_such_account(&id));
+                }
+                id
+            }
+        };
+        Caller {
+            account_id,
+            admin: true,
+        }
+    } else if presented.starts_with(pbx_store::API_KEY_PREFIX) {
+        let store = state.store.clone();
+        let account = blocking(move || Ok(store.account_for_key(&presented)?)).await?;
+        let Some(account_id) = account else {
+            return Err(unauthorized("the API key is unknown or revoked"));
+        };
+        if let Some(id) = requested
+            && id != account_id
+        {
+            return Err(no_such_account(&id));
+        }
+        Caller {
+            account_id,
+            admin: false,
+        }
+    } else {
+        return Err(unauthorized("the admin token is wrong"));
+    };
+    req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
 }
 

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use pbx_store::FileMeta;
 use serde_json::{Map, Value, json};
 
-use crate::extract::{ApiPath, QueryMap, blocking, media_type, read_body};
+use crate::extract::{ApiPath, Caller, QueryMap, blocking, media_type, read_body};
 use crate::{ApiError, ApiState, MAX_FILE_BYTES};
 
 /// Content types `POST /v1/files` accepts.
@@ -33,6 +33,7 @@ fn file_json(file: FileMeta) -> Value {
     };
     let FileMeta {
         id,
+        account_id,
         name,
         content_type,
         size,
@@ -42,6 +43,7 @@ fn file_json(file: FileMeta) -> Value {
     } = file;
     let fields = [
         ("id", json!(id)),
+        ("account_id", json!(account_id)),
         ("name", json!(name)),
         ("content_type", json!(content_type)),
         ("size", json!(size)),
@@ -54,9 +56,30 @@ fn file_json(file: FileMeta) -> Value {
     Value::Object(out)
 }
 
-/// `POST /v1/files[?name=...]` with an audio body → 201 with the file.
+/// Upload an audio file
+///
+/// `POST /v1/files[?name=...]` with an audio body → 201 with the file; 413
+/// `quota_exceeded` beyond the account's `max_storage_bytes`.
+#[utoipa::path(
+    post,
+    path = "/v1/files",
+    operation_id = "upload_file",
+    tag = "files",
+    params(
+        ("name" = Option<String>, Query, description = "A name for the file"),
+    ),
+    request_body(description = "WAV or MP3 audio (at most 32 MiB), sent as audio/wav, audio/x-wav, audio/wave, audio/vnd.wave, audio/mpeg or audio/mp3", content((crate::openapi::schemas::Binary = "audio/wav"), (crate::openapi::schemas::Binary = "audio/mpeg"))),
+    responses(
+        (status = 201, description = "The stored file with the decoder's findings", body = crate::openapi::schemas::File),
+        (status = 400, description = "`invalid_request` or `invalid_audio`: an empty body, or audio that cannot be decoded", body = crate::openapi::schemas::ErrorBody),
+        (status = 413, description = "`payload_too_large` or `quota_exceeded`: larger than 32 MiB, or past the account's `max_storage_bytes`", body = crate::openapi::schemas::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not an accepted audio type", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn upload(
     State(state): State<ApiState>,
+    caller: Caller,
     QueryMap(query): QueryMap,
     req: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -83,6 +106,7 @@ pub(crate) async fn upload(
         ));
     }
     let file = blocking(move || {
+        crate::apps::check_storage_quota(&state, &caller.account_id, bytes.len() as u64)?;
         let meta = state.backend.check_audio(&bytes).map_err(|problem| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -90,43 +114,94 @@ pub(crate) async fn upload(
                 format!("the audio cannot be used: {problem}"),
             )
         })?;
-        Ok(state.store.add_file(name, &content_type, &bytes, meta)?)
+        Ok(state
+            .store
+            .add_file(&caller.account_id, name, &content_type, &bytes, meta)?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(file_json(file))))
 }
 
+/// List audio files
+///
 /// `GET /v1/files` → `{"files": [...]}`.
-pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let files = blocking(move || Ok(state.store.list_files()?)).await?;
+#[utoipa::path(
+    get,
+    path = "/v1/files",
+    operation_id = "list_files",
+    tag = "files",
+    responses(
+        (status = 200, description = "The account's files", body = crate::openapi::schemas::FileList),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let files = blocking(move || Ok(state.store.list_files(&caller.account_id)?)).await?;
     let files: Vec<Value> = files.into_iter().map(file_json).collect();
     Ok(Json(json!({ "files": files })))
 }
 
+/// Show an audio file
+///
 /// `GET /v1/files/{id}` → the file, or 404.
+#[utoipa::path(
+    get,
+    path = "/v1/files/{id}",
+    operation_id = "get_file",
+    tag = "files",
+    params(
+        ("id" = String, Path, description = "The file's id"),
+    ),
+    responses(
+        (status = 200, description = "The file", body = crate::openapi::schemas::File),
+        (status = 404, description = "`not_found`: no such file", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn show(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(file_id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         state
             .store
-            .file(&file_id)?
+            .file(&caller.account_id, &file_id)?
             .map(|f| Json(file_json(f)))
             .ok_or_else(|| ApiError::not_found(format!("file {file_id} not found")))
     })
     .await
 }
 
+/// Download an audio file
+///
 /// `GET /v1/files/{id}/content` → the audio bytes with their content type.
+#[utoipa::path(
+    get,
+    path = "/v1/files/{id}/content",
+    operation_id = "download_file",
+    tag = "files",
+    params(
+        ("id" = String, Path, description = "The file's id"),
+    ),
+    responses(
+        (status = 200, description = "The audio with its stored content type", body = crate::openapi::schemas::Binary, content_type = "audio/*"),
+        (status = 404, description = "`not_found`: no such file", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn content(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(file_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (meta, bytes) = blocking(move || {
         let meta = state
             .store
-            .file(&file_id)?
+            .file(&caller.account_id, &file_id)?
             .ok_or_else(|| ApiError::not_found(format!("file {file_id} not found")))?;
         let bytes = state.store.file_bytes(&file_id)?;
         Ok((meta, bytes))

@@ -5,7 +5,11 @@
 //! Invariants:
 //! - Only this crate knows HTTP. Every error, including axum's own rejections, unknown
 //!   routes and wrong methods, is `{"error": {"code", "message"}}` with a 4xx/5xx status.
-//! - Everything but `GET /healthz` needs `Authorization: Bearer <admin token>`.
+//! - Everything under `/v1` needs `Authorization: Bearer <admin token or API key>`. Each
+//!   request acts for one account (an API key's own; the admin token's default one or the
+//!   one `Pbx-Account` names), and another account's resources answer 404 exactly as if
+//!   they did not exist; live calls and conferences from the `Backend` are filtered by
+//!   their `account_id`. Account and key routes need the admin token (403 otherwise).
 //! - Uploads are validated (content type, size, `Backend` check) before anything is stored:
 //!   a rejected upload leaves no trace.
 //! - Store access, compiling and decoding run on blocking threads, never on the runtime.
@@ -17,17 +21,23 @@
     allow(clippy::unwrap_used, reason = "tests unwrap known-good values")
 )]
 
+mod accounts;
+mod app_settings;
 mod apps;
 mod backend;
 mod calls;
 mod conferences;
+mod docs;
 mod error;
+mod events;
 mod extract;
 mod files;
 mod numbers;
+mod openapi;
 mod recordings;
 mod sip_users;
 mod trunks;
+mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -44,7 +54,13 @@ pub use backend::{
     BackendError, BackendErrorKind, ConferenceView, EndpointSpec, OriginateRequest,
     ParticipantView, RegistrationView,
 };
-pub use error::ApiError;
+pub use error::{ApiError, ERROR_CODES, ErrorCodeDoc};
+
+/// The admin API's OpenAPI 3.1 document as JSON (what `GET /v1/openapi.json` serves), for
+/// tools that want it without a running server.
+pub fn openapi_json() -> &'static str {
+    openapi::document_json()
+}
 
 /// Largest component accepted by `POST /v1/apps/{id}/versions`.
 pub const MAX_COMPONENT_BYTES: usize = 32 * 1024 * 1024;
@@ -58,7 +74,8 @@ pub struct ApiState {
     pub store: Arc<pbx_store::Store>,
     /// The running server.
     pub backend: Arc<dyn Backend>,
-    /// The bearer token every `/v1` request must present; empty admits nobody.
+    /// The bearer token that administers every account (else an API key is needed);
+    /// empty admits nobody with it.
     pub admin_token: String,
 }
 
@@ -138,11 +155,46 @@ pub trait Backend: Send + Sync + 'static {
         DEFAULT_REALM.to_owned()
     }
 
+    /// The Prometheus text exposition for `GET /metrics`, with live gauges refreshed;
+    /// `None` answers 503.
+    fn metrics(&self) -> Option<String> {
+        None
+    }
+
+    /// Whether the server is draining (refusing new calls before it stops); `GET /healthz`
+    /// then answers 503 so load balancers move new traffic away.
+    fn draining(&self) -> bool {
+        false
+    }
+
     /// Called after a SIP user's password changed or the user was deleted, so the
     /// registrar can drop the user's bindings. Runs on a blocking thread.
     fn sip_user_changed(&self, username: &str) {
         let _ = username;
     }
+
+    /// Whether a live call still runs `version` of `app_id`; such a version cannot be
+    /// deleted (409) until those calls end.
+    fn version_in_use(&self, app_id: &str, version: u32) -> bool {
+        let _ = (app_id, version);
+        false
+    }
+
+    /// A live stream of the server's recorded events (every account; the API filters by
+    /// account) for `GET /v1/events/ws`; `None` answers 503.
+    fn subscribe_events(&self) -> Option<tokio::sync::broadcast::Receiver<pbx_store::EventRecord>> {
+        None
+    }
+
+    /// Called after `POST /v1/apps/{id}/deploy` made `version` the one new calls run, so the
+    /// server can record an `APP_DEPLOYED` event. Must not block.
+    fn app_deployed(&self, account_id: &str, app_id: &str, version: u32) {
+        let _ = (account_id, app_id, version);
+    }
+
+    /// Called after a webhook was created, changed, re-keyed or deleted, so the event
+    /// dispatcher reloads the list at once. Runs on a blocking thread.
+    fn webhooks_changed(&self) {}
 }
 
 /// Why an uploaded component was refused.
@@ -214,9 +266,41 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/apps/{id}/versions/{version}",
-            get(apps::download_version),
+            get(apps::download_version).delete(apps::delete_version),
         )
         .route("/v1/apps/{id}/deploy", post(apps::deploy))
+        .route(
+            "/v1/apps/{id}/settings",
+            get(app_settings::show).put(app_settings::update),
+        )
+        .route("/v1/apps/{id}/config", get(app_settings::config))
+        .route(
+            "/v1/apps/{id}/config/{name}",
+            put(app_settings::set_config).delete(app_settings::delete_config),
+        )
+        .route("/v1/apps/{id}/kv", get(app_settings::kv_list))
+        .route(
+            "/v1/apps/{id}/kv/{key}",
+            get(app_settings::kv_get)
+                .put(app_settings::kv_put)
+                .delete(app_settings::kv_delete),
+        )
+        .route("/v1/account", get(accounts::own))
+        .route("/v1/accounts", post(accounts::create).get(accounts::list))
+        .route(
+            "/v1/accounts/{id}",
+            get(accounts::show)
+                .patch(accounts::update)
+                .delete(accounts::delete),
+        )
+        .route(
+            "/v1/accounts/{id}/keys",
+            post(accounts::create_key).get(accounts::list_keys),
+        )
+        .route(
+            "/v1/accounts/{id}/keys/{key_id}",
+            axum::routing::delete(accounts::revoke_key),
+        )
         .route("/v1/numbers", get(numbers::list))
         .route(
             "/v1/numbers/{number}",
@@ -229,6 +313,20 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/calls/history", get(calls::history))
         .route("/v1/calls/{id}", get(calls::show))
         .route("/v1/calls/{id}/hangup", post(calls::hangup))
+        .route("/v1/calls/{id}/events", get(events::call_events))
+        .route("/v1/events", get(events::list))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/trunks", get(trunks::list).post(trunks::create))
         .route(
             "/v1/trunks/{id}",
@@ -258,9 +356,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/recordings/{id}/files/{index}", get(recordings::file))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            extract::require_token,
+            extract::authenticate,
         ))
+        .merge(events::ws_routes(state.clone()))
+        .merge(docs::routes())
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::map_response(error::json_errors))
@@ -268,9 +369,74 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// `GET /healthz`: liveness, without authentication.
-async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+/// `GET /healthz`: liveness, without authentication; 503 `draining` while the server
+/// refuses new calls before stopping.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "service",
+    summary = "Liveness",
+    description = "Whether the server is up and taking calls; no authentication. 503 \
+                   `draining` while it refuses new calls before stopping.",
+    security(()),
+    responses(
+        (status = 200, description = "Up and taking calls", body = openapi::schemas::Health),
+        (status = 503, description = "Draining: refusing new calls before it stops", body = openapi::schemas::Health,
+            example = json!({"status": "draining"})),
+    )
+)]
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    if state.backend.draining() {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "status": "draining" })),
+        )
+    } else {
+        (
+            axum::http::StatusCode::OK,
+            axum::Json(serde_json::json!({ "status": "ok" })),
+        )
+    }
+}
+
+/// `GET /metrics`: Prometheus text exposition, without authentication (aggregates only, no
+/// account's data; keep the admin port private).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "service",
+    summary = "Prometheus metrics",
+    description = "The Prometheus text exposition (active calls, call outcomes, event \
+                   dispatch latency, app traps, RTP, webhook deliveries); no \
+                   authentication, aggregates only: keep the admin port private.",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String),
+        (status = 503, description = "`unavailable`: metrics are not enabled", body = openapi::schemas::ErrorBody),
+    )
+)]
+async fn metrics(axum::extract::State(state): axum::extract::State<ApiState>) -> Response {
+    use axum::response::IntoResponse;
+    match state.backend.metrics() {
+        Some(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "metrics are not enabled on this server",
+        )
+        .into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -13,7 +13,7 @@ use pbx_store::{Recording, RecordingFilter, RecordingStatus};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
-use crate::extract::{ApiPath, QueryMap, blocking};
+use crate::extract::{ApiPath, Caller, QueryMap, blocking};
 use crate::{ApiError, ApiState};
 
 /// Page size when `limit` is not given.
@@ -42,10 +42,29 @@ fn recording_json(recording: &Recording) -> Value {
     value
 }
 
+/// List recordings
+///
 /// `GET /v1/recordings?call_id=&conference_id=&limit=` → `{"recordings": [...]}`,
 /// newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/recordings",
+    operation_id = "list_recordings",
+    tag = "recordings",
+    params(
+        ("call_id" = Option<String>, Query, description = "Only this call's recordings"),
+        ("conference_id" = Option<String>, Query, description = "Only this conference's recordings"),
+        ("limit" = Option<u32>, Query, description = "At most this many (default 100, at most 1000)"),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = crate::openapi::schemas::RecordingList),
+        (status = 400, description = "`invalid_request`: a field is missing or malformed", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<ApiState>,
+    caller: Caller,
     QueryMap(query): QueryMap,
 ) -> Result<Json<Value>, ApiError> {
     let limit = match query.get("limit") {
@@ -64,48 +83,109 @@ pub(crate) async fn list(
         conference_id: nonempty("conference_id"),
         limit: Some(limit),
     };
-    let recordings = blocking(move || Ok(state.store.list_recordings(&filter)?)).await?;
+    let recordings =
+        blocking(move || Ok(state.store.list_recordings(&caller.account_id, &filter)?)).await?;
     let recordings: Vec<Value> = recordings.iter().map(recording_json).collect();
     Ok(Json(json!({ "recordings": recordings })))
 }
 
+/// Show a recording
+///
 /// `GET /v1/recordings/{id}` → the recording with its files, or 404.
+#[utoipa::path(
+    get,
+    path = "/v1/recordings/{id}",
+    operation_id = "get_recording",
+    tag = "recordings",
+    params(
+        ("id" = String, Path, description = "The recording's id"),
+    ),
+    responses(
+        (status = 200, description = "The recording with its files", body = crate::openapi::schemas::Recording),
+        (status = 404, description = "`not_found`: no such recording", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn show(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         state
             .store
-            .recording(&id)?
+            .recording(&caller.account_id, &id)?
             .map(|r| Json(recording_json(&r)))
             .ok_or_else(|| ApiError::not_found(format!("recording {id} not found")))
     })
     .await
 }
 
+/// Download a recording's first (mixed) file
+///
 /// `GET /v1/recordings/{id}/file` → the first (mixed) WAV file.
+#[utoipa::path(
+    get,
+    path = "/v1/recordings/{id}/file",
+    operation_id = "download_recording",
+    tag = "recordings",
+    params(
+        ("id" = String, Path, description = "The recording's id"),
+    ),
+    responses(
+        (status = 200, description = "The WAV file, streamed", body = crate::openapi::schemas::Binary, content_type = "audio/wav"),
+        (status = 404, description = "`not_found`: no such recording, or it failed", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "`conflict`: it is still recording", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn first_file(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    download(state, id, 0).await
+    download(state, caller.account_id, id, 0).await
 }
 
+/// Download one file of a recording
+///
 /// `GET /v1/recordings/{id}/files/{index}` → one WAV file.
+#[utoipa::path(
+    get,
+    path = "/v1/recordings/{id}/files/{index}",
+    operation_id = "download_recording_file",
+    tag = "recordings",
+    params(
+        ("id" = String, Path, description = "The recording's id"),
+        ("index" = u32, Path, description = "The file's index"),
+    ),
+    responses(
+        (status = 200, description = "The WAV file, streamed", body = crate::openapi::schemas::Binary, content_type = "audio/wav"),
+        (status = 400, description = "`invalid_request`: a field is missing or malformed", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "`not_found`: no such recording or file, or it failed", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "`conflict`: it is still recording", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn file(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath((id, index)): ApiPath<(String, u32)>,
 ) -> Result<Response, ApiError> {
-    download(state, id, index).await
+    download(state, caller.account_id, id, index).await
 }
 
-/// Streams file `index` of recording `id` as `audio/wav`.
-async fn download(state: ApiState, id: String, index: u32) -> Result<Response, ApiError> {
+/// Streams file `index` of `account`'s recording `id` as `audio/wav`.
+async fn download(
+    state: ApiState,
+    account: String,
+    id: String,
+    index: u32,
+) -> Result<Response, ApiError> {
     let (size, path) = blocking(move || {
         let recording = state
             .store
-            .recording(&id)?
+            .recording(&account, &id)?
             .ok_or_else(|| ApiError::not_found(format!("recording {id} not found")))?;
         match recording.status {
             RecordingStatus::Recording => {
@@ -124,7 +204,7 @@ async fn download(state: ApiState, id: String, index: u32) -> Result<Response, A
         }
         let (file, path) = state
             .store
-            .recording_file(&id, index)?
+            .recording_file(&account, &id, index)?
             .ok_or_else(|| ApiError::not_found(format!("recording {id} has no file {index}")))?;
         Ok((file.size, path))
     })
@@ -154,11 +234,29 @@ async fn download(state: ApiState, id: String, index: u32) -> Result<Response, A
     Ok(response)
 }
 
+/// Delete a recording
+///
 /// `DELETE /v1/recordings/{id}` → 204; 409 while recording, 404 when there is none.
+#[utoipa::path(
+    delete,
+    path = "/v1/recordings/{id}",
+    operation_id = "delete_recording",
+    tag = "recordings",
+    params(
+        ("id" = String, Path, description = "The recording's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted with its files"),
+        (status = 404, description = "`not_found`: no such recording", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "`conflict`: it is still recording", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(move || Ok(state.store.delete_recording(&id)?)).await?;
+    blocking(move || Ok(state.store.delete_recording(&caller.account_id, &id)?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use pbx_store::{MAX_TRUNK_PRIORITY, NewTrunk, Trunk, TrunkPatch};
 use serde_json::{Value, json};
 
-use crate::extract::{ApiPath, JsonObject, blocking};
+use crate::extract::{ApiPath, Caller, JsonObject, blocking};
 use crate::{ApiError, ApiState};
 
 /// Every field a trunk body may have.
@@ -44,9 +44,25 @@ fn patch_opt(body: &JsonObject, field: &'static str) -> Result<Option<Option<Str
     }
 }
 
+/// Create a trunk
+///
 /// `POST /v1/trunks` `{"name","proxy",...}` → 201 with the trunk.
+#[utoipa::path(
+    post,
+    path = "/v1/trunks",
+    operation_id = "create_trunk",
+    tag = "trunks",
+    request_body = crate::openapi::schemas::TrunkBody,
+    responses(
+        (status = 201, description = "The trunk (its password never shown)", body = crate::openapi::schemas::Trunk),
+        (status = 400, description = "`invalid_request`: a field is missing or malformed", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "`conflict`: a trunk of this name exists", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<ApiState>,
+    caller: Caller,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     body.only(FIELDS)?;
@@ -64,36 +80,88 @@ pub(crate) async fn create(
     if let Some(enabled) = body.opt_bool("enabled")? {
         new.enabled = enabled;
     }
-    let trunk = blocking(move || Ok(state.store.create_trunk(new)?)).await?;
+    let trunk = blocking(move || Ok(state.store.create_trunk(&caller.account_id, new)?)).await?;
     Ok((StatusCode::CREATED, Json(trunk_json(&trunk))))
 }
 
+/// List trunks
+///
 /// `GET /v1/trunks` → `{"trunks": [...]}` in failover order.
-pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let trunks = blocking(move || Ok(state.store.list_trunks()?)).await?;
+#[utoipa::path(
+    get,
+    path = "/v1/trunks",
+    operation_id = "list_trunks",
+    tag = "trunks",
+    responses(
+        (status = 200, description = "In failover order", body = crate::openapi::schemas::TrunkList),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let trunks = blocking(move || Ok(state.store.list_trunks(&caller.account_id)?)).await?;
     let trunks: Vec<Value> = trunks.iter().map(trunk_json).collect();
     Ok(Json(json!({ "trunks": trunks })))
 }
 
+/// Show a trunk
+///
 /// `GET /v1/trunks/{id}` → the trunk, or 404.
+#[utoipa::path(
+    get,
+    path = "/v1/trunks/{id}",
+    operation_id = "get_trunk",
+    tag = "trunks",
+    params(
+        ("id" = String, Path, description = "The trunk's id"),
+    ),
+    responses(
+        (status = 200, description = "The trunk", body = crate::openapi::schemas::Trunk),
+        (status = 404, description = "`not_found`: no such trunk", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn show(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         state
             .store
-            .trunk(&id)?
+            .trunk(&caller.account_id, &id)?
             .map(|t| Json(trunk_json(&t)))
             .ok_or_else(|| ApiError::not_found(format!("trunk {id} not found")))
     })
     .await
 }
 
+/// Change a trunk
+///
 /// `PATCH /v1/trunks/{id}` with any subset of the fields (`null` clears an optional
 /// one) → the trunk as stored.
+#[utoipa::path(
+    patch,
+    path = "/v1/trunks/{id}",
+    operation_id = "update_trunk",
+    tag = "trunks",
+    params(
+        ("id" = String, Path, description = "The trunk's id"),
+    ),
+    request_body(content = crate::openapi::schemas::TrunkBody, description = "Any subset of the fields; `null` clears an optional one"),
+    responses(
+        (status = 200, description = "The trunk as stored", body = crate::openapi::schemas::Trunk),
+        (status = 400, description = "`invalid_request`: a field is missing or malformed", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "`not_found`: no such trunk", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "`conflict`: a trunk of this name exists", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn update(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     body: JsonObject,
 ) -> Result<Json<Value>, ApiError> {
@@ -116,15 +184,33 @@ pub(crate) async fn update(
         priority: body.opt_u32_in("priority", 0..=MAX_TRUNK_PRIORITY)?,
         enabled: body.opt_bool("enabled")?,
     };
-    let trunk = blocking(move || Ok(state.store.update_trunk(&id, patch)?)).await?;
+    let trunk =
+        blocking(move || Ok(state.store.update_trunk(&caller.account_id, &id, patch)?)).await?;
     Ok(Json(trunk_json(&trunk)))
 }
 
+/// Delete a trunk
+///
 /// `DELETE /v1/trunks/{id}` → 204, or 404.
+#[utoipa::path(
+    delete,
+    path = "/v1/trunks/{id}",
+    operation_id = "delete_trunk",
+    tag = "trunks",
+    params(
+        ("id" = String, Path, description = "The trunk's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`not_found`: no such trunk", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(move || Ok(state.store.delete_trunk(&id)?)).await?;
+    blocking(move || Ok(state.store.delete_trunk(&caller.account_id, &id)?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap known-good values")]
 
+/// The account the admin token acts on without `Pbx-Account`.
+const A: &str = pbx_store::DEFAULT_ACCOUNT_ID;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -209,6 +212,7 @@ fn call(id: &str, status: CallStatus, created: i64, hangup: Option<i64>) -> Call
     let t = |s: i64| Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap();
     CallRecord {
         id: id.into(),
+        account_id: A.into(),
         app_id: None,
         app_version: None,
         direction: Direction::Inbound,
@@ -262,7 +266,7 @@ async fn missing_or_wrong_token_is_401() {
         .body(Body::from(r#"{"name":"x"}"#))
         .unwrap();
     assert_eq!(h.raw(req).await.0, StatusCode::UNAUTHORIZED);
-    assert!(h.store.list_apps().unwrap().is_empty());
+    assert!(h.store.list_apps(A).unwrap().is_empty());
     // The scheme is case-insensitive.
     let req = Request::get("/v1/apps")
         .header(header::AUTHORIZATION, format!("bearer {TOKEN}"))
@@ -388,7 +392,7 @@ async fn create_app_errors() {
         .send(Method::POST, "/v1/apps", None, r#"{"name":"loose"}"#)
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(h.store.list_apps().unwrap().len(), 2);
+    assert_eq!(h.store.list_apps(A).unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -450,7 +454,10 @@ async fn upload_versions_and_deploy() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["active_version"], 1);
-    assert_eq!(h.store.app(&id).unwrap().unwrap().active_version, Some(1));
+    assert_eq!(
+        h.store.app(A, &id).unwrap().unwrap().active_version,
+        Some(1)
+    );
 
     // The backend heard about both uploads and both deploys (asynchronously).
     for _ in 0..200 {
@@ -503,7 +510,7 @@ async fn deploy_errors() {
         )
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    assert_eq!(h.store.app(&id).unwrap().unwrap().active_version, None);
+    assert_eq!(h.store.app(A, &id).unwrap().unwrap().active_version, None);
 }
 
 #[tokio::test]
@@ -589,7 +596,7 @@ async fn upload_errors_store_nothing() {
     let (status, body) = h.upload("app_0000000000000000", b"COMPONENT").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 
-    assert!(h.store.versions(&id).unwrap().is_empty());
+    assert!(h.store.versions(A, &id).unwrap().is_empty());
     assert_eq!(h.component_files(), 0, "no blob, not even a temp file");
     assert!(h.backend.stored.lock().unwrap().is_empty());
 
@@ -647,7 +654,7 @@ async fn numbers_bind_list_and_delete() {
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     let (status, body) = h.get("/v1/numbers/1000").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    assert_eq!(h.store.list_numbers().unwrap().len(), 1);
+    assert_eq!(h.store.list_numbers(A).unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -691,7 +698,7 @@ async fn number_errors() {
         )
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
-    assert!(h.store.list_numbers().unwrap().is_empty());
+    assert!(h.store.list_numbers(A).unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -713,7 +720,7 @@ async fn files_upload_list_and_show() {
     assert_eq!(body["size"], 8);
     assert_eq!(body["duration_ms"], 1250);
     assert_eq!(body["rate"], 8000);
-    assert!(h.store.file_exists(&id).unwrap());
+    assert!(h.store.file_exists(A, &id).unwrap());
 
     for ct in ["audio/x-wav", "audio/wave", "audio/mpeg", "audio/mp3"] {
         let (status, body) = h
@@ -798,7 +805,7 @@ async fn file_errors_store_nothing() {
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
     );
-    assert!(h.store.list_files().unwrap().is_empty());
+    assert!(h.store.list_files(A).unwrap().is_empty());
     assert_eq!(
         std::fs::read_dir(h.dir.path().join("files"))
             .unwrap()

@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap known-good values")]
 
+/// The account the admin token acts on without `Pbx-Account`.
+const A: &str = pbx_store::DEFAULT_ACCOUNT_ID;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -41,6 +44,7 @@ fn t(secs: i64) -> chrono::DateTime<Utc> {
 fn leg(id: &str, master: Option<&str>, status: CallStatus) -> CallRecord {
     CallRecord {
         id: id.into(),
+        account_id: A.into(),
         app_id: Some("app_0123456789abcdef".into()),
         app_version: Some(1),
         direction: Direction::Outbound,
@@ -195,9 +199,9 @@ impl H {
 
     /// An app with version 1 deployed; its id.
     fn deployed_app(&self, name: &str) -> String {
-        let app = self.store.create_app(name).unwrap();
-        self.store.add_version(&app.id, b"\0asm").unwrap();
-        self.store.deploy(&app.id, 1).unwrap();
+        let app = self.store.create_app(A, name).unwrap();
+        self.store.add_version(A, &app.id, b"\0asm").unwrap();
+        self.store.deploy(A, &app.id, 1).unwrap();
         app.id
     }
 }
@@ -393,7 +397,7 @@ async fn sip_users_hide_secrets_and_show_registrations() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let stored = h.store.sip_user(&id).unwrap().unwrap();
+    let stored = h.store.sip_user(A, &id).unwrap().unwrap();
     assert_eq!(
         stored.ha1_sha256,
         pbx_store::digest_ha1("alice", "example.com", "battery staple").1
@@ -442,6 +446,7 @@ async fn originate_checks_then_dials() {
     assert_eq!(
         h.fake.originated.lock().unwrap()[0],
         OriginateRequest {
+            account_id: A.into(),
             from: Some("+4930111".into()),
             to: EndpointSpec::Sip {
                 uri: "sip:bob@127.0.0.1:5080".into()
@@ -454,7 +459,7 @@ async fn originate_checks_then_dials() {
 
     // Defaults, users and trunks.
     h.store
-        .create_sip_user("alice", "password1", None, "pbx")
+        .create_sip_user(A, "alice", "password1", None, "pbx")
         .unwrap();
     let (status, _) = h
         .post(
@@ -470,7 +475,7 @@ async fn originate_checks_then_dials() {
     let (status, err) = h.post("/v1/calls", phone.clone()).await;
     assert_error(status, &err, StatusCode::CONFLICT, "conflict");
     h.store
-        .create_trunk(pbx_store::NewTrunk::new("carrier", "sip:gw.example.com"))
+        .create_trunk(A, pbx_store::NewTrunk::new("carrier", "sip:gw.example.com"))
         .unwrap();
     let (status, _) = h.post("/v1/calls", phone).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -482,7 +487,7 @@ async fn originate_checks_then_dials() {
         }
     );
 
-    let undeployed = h.store.create_app("idle").unwrap().id;
+    let undeployed = h.store.create_app(A, "idle").unwrap().id;
     let sip = json!({"type": "sip", "uri": "sip:bob@example.com"});
     let cases = [
         (
@@ -620,6 +625,7 @@ async fn conferences_live_finished_and_hangup() {
     let live_id = new_id(CONFERENCE_PREFIX);
     h.fake.conferences.lock().unwrap().push(ConferenceView {
         id: live_id.clone(),
+        account_id: A.into(),
         name: Some("standup".into()),
         app_id: "app_0123456789abcdef".into(),
         created_at: t(0),
@@ -635,6 +641,7 @@ async fn conferences_live_finished_and_hangup() {
     h.store
         .upsert_conference(&ConferenceRecord {
             id: done_id.clone(),
+            account_id: A.into(),
             app_id: Some("app_0123456789abcdef".into()),
             name: None,
             created_at: t(-100),
@@ -690,6 +697,7 @@ async fn recordings_list_download_and_delete() {
     let h = H::new();
     let start = |call: &str| NewRecording {
         id: None,
+        account_id: A.into(),
         app_id: "app_0123456789abcdef".into(),
         call_id: Some(call.into()),
         conference_id: None,
@@ -825,6 +833,7 @@ async fn backend_defaults_keep_small_fakes_working() {
     assert_eq!(m.sip_realm(), "pbx");
     let err = m
         .originate(OriginateRequest {
+            account_id: A.into(),
             from: None,
             to: EndpointSpec::User { name: "a".into() },
             app_id: "app".into(),

@@ -44,7 +44,7 @@ impl AppCache {
         }
         let sha = self
             .store
-            .version(app_id, version)?
+            .stored_version(app_id, version)?
             .with_context(|| format!("app {app_id} has no version {version}"))?
             .sha256;
         let stored = match self.store.artifact(app_id, version, ENGINE_KEY) {

@@ -16,6 +16,7 @@ use tracing::warn;
 
 use crate::apps::AppCache;
 use crate::call::Calls;
+use crate::events::EventHub;
 
 /// The runtime's cache key for a component: its sha256, as the store records it per version.
 pub fn component_key(bytes: &[u8]) -> String {
@@ -27,15 +28,22 @@ pub struct ServerBackend {
     calls: Arc<Calls>,
     runtime: Arc<Runtime>,
     apps: Arc<AppCache>,
+    events: EventHub,
 }
 
 impl ServerBackend {
     /// Creates the backend over the live call registry and the app runtime.
-    pub fn new(calls: Arc<Calls>, runtime: Arc<Runtime>, apps: Arc<AppCache>) -> Self {
+    pub fn new(
+        calls: Arc<Calls>,
+        runtime: Arc<Runtime>,
+        apps: Arc<AppCache>,
+        events: EventHub,
+    ) -> Self {
         ServerBackend {
             calls,
             runtime,
             apps,
+            events,
         }
     }
 }
@@ -69,6 +77,42 @@ impl Backend for ServerBackend {
         });
     }
 
+    fn metrics(&self) -> Option<String> {
+        metrics::gauge!(crate::metrics::ACTIVE_CALLS).set(self.calls.count() as f64);
+        crate::metrics::render()
+    }
+
+    fn draining(&self) -> bool {
+        self.calls.draining()
+    }
+
+    fn subscribe_events(&self) -> Option<tokio::sync::broadcast::Receiver<pbx_store::EventRecord>> {
+        Some(self.events.subscribe())
+    }
+
+    fn app_deployed(&self, account_id: &str, app_id: &str, version: u32) {
+        self.events.emit(pbx_store::NewEvent {
+            account_id: account_id.to_owned(),
+            kind: pbx_store::EventType::AppDeployed,
+            call_id: None,
+            conference_id: None,
+            app_id: Some(app_id.to_owned()),
+            at: chrono::Utc::now(),
+            properties: serde_json::json!({ "version": version }),
+        });
+    }
+
+    fn webhooks_changed(&self) {
+        self.events.webhooks_changed();
+    }
+
+    fn version_in_use(&self, app_id: &str, version: u32) -> bool {
+        self.calls
+            .list()
+            .iter()
+            .any(|c| c.app_id.as_deref() == Some(app_id) && c.app_version == Some(version))
+    }
+
     fn live_calls(&self) -> Vec<CallRecord> {
         self.calls.list()
     }
@@ -82,10 +126,23 @@ impl Backend for ServerBackend {
     }
 
     fn originate(&self, req: OriginateRequest) -> Result<String, BackendError> {
+        if self.calls.draining() {
+            return Err(BackendError::new(
+                BackendErrorKind::Unavailable,
+                "the server is draining before it stops; no new calls",
+            ));
+        }
         let target = match req.to {
             EndpointSpec::Sip { uri } => pbx_plugin::Endpoint::SipUri(uri),
             EndpointSpec::User { name } => {
-                if self.calls.registrar.contacts(&name).is_empty() {
+                let own = self
+                    .calls
+                    .store
+                    .sip_user_by_username(&name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|u| u.account_id == req.account_id);
+                if !own || self.calls.registrar.contacts(&name).is_empty() {
                     return Err(BackendError::new(
                         BackendErrorKind::NotFound,
                         format!("SIP user `{name}` is not registered"),
@@ -106,7 +163,14 @@ impl Backend for ServerBackend {
             .unwrap_or_else(|| "pbx".to_string());
         let timeout = Duration::from_secs(u64::from(req.connect_timeout_secs.max(1)));
         self.calls
-            .originate(req.app_id, req.version, from, target, timeout)
+            .originate(
+                req.account_id,
+                req.app_id,
+                req.version,
+                from,
+                target,
+                timeout,
+            )
             .map_err(|err| BackendError::new(BackendErrorKind::Unavailable, err.to_string()))
     }
 

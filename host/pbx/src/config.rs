@@ -45,6 +45,14 @@ pub struct ServeArgs {
     /// contains SHA-256.
     #[arg(long, env = "PBX_SIP_DIGEST", value_delimiter = ',')]
     pub sip_digest: Vec<String>,
+    /// Seconds live calls may go on after SIGTERM/Ctrl-C while new calls are refused (503);
+    /// then the rest are hung up. A second signal stops at once [default: 30].
+    #[arg(long, env = "PBX_DRAIN_TIMEOUT")]
+    pub drain_timeout: Option<u64>,
+    /// Base delay in milliseconds between webhook delivery attempts; it doubles each retry
+    /// [default: 1000].
+    #[arg(long, env = "PBX_WEBHOOK_RETRY_MS")]
+    pub webhook_retry_ms: Option<u64>,
 }
 
 /// The config file's shape: the same settings as the flags.
@@ -59,6 +67,8 @@ struct FileConfig {
     example_apps: Option<PathBuf>,
     log_json: Option<bool>,
     sip_digest: Option<Vec<String>>,
+    drain_timeout: Option<u64>,
+    webhook_retry_ms: Option<u64>,
 }
 
 /// The resolved settings the server runs with.
@@ -73,6 +83,10 @@ pub struct Config {
     pub log_json: bool,
     /// The digest algorithms the registrar offers, in order.
     pub sip_digest: Vec<pbx_sip::digest::Algorithm>,
+    /// How long live calls may go on after the first stop signal.
+    pub drain_timeout: std::time::Duration,
+    /// Base delay between webhook delivery attempts.
+    pub webhook_retry: std::time::Duration,
 }
 
 impl Config {
@@ -100,6 +114,15 @@ impl Config {
             } else {
                 args.sip_digest
             })?,
+            drain_timeout: std::time::Duration::from_secs(
+                args.drain_timeout.or(file.drain_timeout).unwrap_or(30),
+            ),
+            webhook_retry: std::time::Duration::from_millis(
+                args.webhook_retry_ms
+                    .or(file.webhook_retry_ms)
+                    .unwrap_or(1000)
+                    .max(1),
+            ),
         };
         if let Some(token) = &config.admin_token
             && token.len() < 8

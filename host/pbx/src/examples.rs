@@ -44,16 +44,22 @@ pub fn install(
         runtime
             .compile_cached(&sha, &bytes)
             .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-        let app = match store.list_apps()?.into_iter().find(|a| a.name == *name) {
+        // The example apps belong to the default account.
+        let account = pbx_store::DEFAULT_ACCOUNT_ID;
+        let app = match store
+            .list_apps(account)?
+            .into_iter()
+            .find(|a| a.name == *name)
+        {
             Some(app) => app,
-            None => store.create_app(name)?,
+            None => store.create_app(account, name)?,
         };
-        let versions = store.versions(&app.id)?;
+        let versions = store.versions(account, &app.id)?;
         let current = versions.iter().find(|v| v.sha256 == sha);
         let version = match current {
             Some(version) => version.version,
             None => {
-                let version = store.add_version(&app.id, &bytes)?;
+                let version = store.add_version(account, &app.id, &bytes)?;
                 info!(
                     app = name,
                     version = version.version,
@@ -64,11 +70,11 @@ pub fn install(
         };
         if app.active_version != Some(version) {
             store
-                .deploy(&app.id, version)
+                .deploy(account, &app.id, version)
                 .with_context(|| format!("cannot deploy {name}"))?;
         }
         let bound = store
-            .list_numbers()?
+            .list_numbers(account)?
             .into_iter()
             .find(|n| n.number == *number);
         match bound {
@@ -78,7 +84,7 @@ pub fn install(
             }
             Some(_) => {}
             None => {
-                store.set_number(number, &app.id)?;
+                store.set_number(account, number, &app.id)?;
             }
         }
         installed.push((name.to_string(), number.to_string()));

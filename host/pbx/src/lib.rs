@@ -3,13 +3,18 @@
 //!
 //! Only this crate reads the clock and owns sockets; see ARCHITECTURE.md for the map.
 
+pub mod app_http;
 pub mod apps;
 pub mod backend;
 pub mod call;
+pub(crate) mod capabilities;
+pub mod cli;
 pub mod config;
+pub mod events;
 pub mod examples;
 pub mod logging;
 pub mod media_cache;
+pub mod metrics;
 pub mod registrar;
 pub mod server;
 pub mod sip_shell;

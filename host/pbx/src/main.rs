@@ -1,4 +1,5 @@
-//! The `pbx` binary: parses the command line, sets up logging and runs the server.
+//! The `pbx` binary: parses the command line; `serve` sets up logging and runs the server,
+//! every other subcommand is the CLI in `pbx::cli` (apps, numbers, calls, events, simulate).
 
 use clap::{Parser, Subcommand};
 
@@ -6,7 +7,7 @@ use pbx::config::{Config, ServeArgs};
 
 /// A programmable PBX whose call logic runs as WebAssembly components.
 #[derive(Debug, Parser)]
-#[command(name = "pbx", version, about)]
+#[command(name = "pbx", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -16,11 +17,14 @@ struct Cli {
 enum Command {
     /// Run the PBX: SIP on UDP and TCP, RTP media, the app runtime and the admin HTTP API.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Cli(pbx::cli::Command),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Cli(command) => pbx::cli::run(command),
         Command::Serve(args) => {
             let config = match Config::resolve(args) {
                 Ok(config) => config,

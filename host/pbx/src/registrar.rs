@@ -242,7 +242,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(pbx_store::Store::open(dir.path()).unwrap());
         store
-            .create_sip_user("alice", "correct horse", None, "pbx")
+            .create_sip_user(
+                pbx_store::DEFAULT_ACCOUNT_ID,
+                "alice",
+                "correct horse",
+                None,
+                "pbx",
+            )
             .unwrap();
         (dir, Registrar::new("pbx".into(), algorithms, store))
     }

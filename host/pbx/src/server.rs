@@ -19,6 +19,7 @@ use crate::apps::AppCache;
 use crate::backend::ServerBackend;
 use crate::call::Calls;
 use crate::config::Config;
+use crate::events::{EventHub, WebhookConfig};
 use crate::examples;
 use crate::media_cache::MediaCache;
 use crate::registrar::Registrar;
@@ -31,6 +32,9 @@ const REALM: &str = "pbx";
 
 /// Runs the server until a stop signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    if !crate::metrics::init() {
+        warn!("another metrics recorder is installed: /metrics will be unavailable");
+    }
     let store = Arc::new(
         pbx_store::Store::open(&config.data)
             .with_context(|| format!("data directory {} is unusable", config.data.display()))?,
@@ -91,6 +95,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         timers: pbx_sip::Timers::default(),
         seed: rand::random(),
     });
+    let (events, events_task) = EventHub::spawn(
+        store.clone(),
+        WebhookConfig {
+            base_delay: config.webhook_retry,
+            ..WebhookConfig::default()
+        },
+    );
+    calls.set_events(events.clone());
     let sip = sip_shell::spawn(sip_sockets, endpoint, calls.clone());
     calls.set_sip(sip);
 
@@ -100,7 +112,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => Vec::new(),
     };
 
-    let backend = Arc::new(ServerBackend::new(calls.clone(), runtime, apps));
+    let backend = Arc::new(ServerBackend::new(
+        calls.clone(),
+        runtime,
+        apps,
+        events.clone(),
+    ));
     let router = pbx_api::router(pbx_api::ApiState {
         store: store.clone(),
         backend,
@@ -110,10 +127,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     print_banner(sip_addr, http_addr, &admin_token, &installed);
     info!(%sip_addr, %http_addr, "pbx started");
 
-    axum::serve(http, router)
-        .with_graceful_shutdown(stop_signal())
-        .await
-        .context("admin API server failed")?;
+    // First signal: drain (new calls get 503, live ones go on up to the drain timeout).
+    // Second signal, the timeout, or the last live call ending: stop.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(drain_on_signals(
+        calls.clone(),
+        stop_tx,
+        config.drain_timeout,
+    ));
+    let mut stopped = stop_rx.clone();
+    let server = axum::serve(http, router).with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    let _ = stop_rx.wait_for(|stop| *stop).await;
+    // Open websockets would hold a graceful shutdown forever: give requests a moment.
+    if let Ok(Ok(Err(err))) = tokio::time::timeout(Duration::from_secs(2), server).await {
+        return Err(err).context("admin API server failed");
+    }
 
     info!(live_calls = calls.count(), "stopping: ending live calls");
     calls.shutdown_all();
@@ -121,7 +152,45 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     while calls.count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The recorder writes a batch at least every 50 ms: give the calls' last events
+    // (their ends) time to reach the store before the process exits.
+    drop(events);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    events_task.abort();
     Ok(())
+}
+
+/// Waits for stop signals: the first starts draining, the second (or the drain ending)
+/// sets `stop`.
+async fn drain_on_signals(
+    calls: Arc<Calls>,
+    stop: tokio::sync::watch::Sender<bool>,
+    timeout: Duration,
+) {
+    stop_signal().await;
+    calls.start_draining();
+    info!(
+        live_calls = calls.count(),
+        timeout_secs = timeout.as_secs(),
+        "draining: new calls are refused; live calls may finish (a second signal stops now)"
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    let drained = async {
+        while calls.count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        () = drained => {
+            if calls.count() > 0 {
+                warn!(live_calls = calls.count(), "drain timeout: hanging up the remaining calls");
+            } else {
+                info!("drained: no live calls left");
+            }
+        }
+        () = stop_signal() => info!("second stop signal: stopping now"),
+    }
+    let _ = stop.send(true);
 }
 
 /// The address that SDP and Contact carry: the SIP address, or `--public-ip` when SIP listens

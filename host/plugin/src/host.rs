@@ -1,4 +1,5 @@
-//! The host side of the `pbx:app@0.2.0` imports and the session state each store holds.
+//! The host side of the `pbx:app@0.3.0` call-control imports and the session state each
+//! store holds (the capability imports are in `capability.rs`).
 //!
 //! Invariants:
 //! - Every import validates at once and answers with a WIT `error`; none traps, none blocks.
@@ -21,7 +22,8 @@
 //!   grow host memory or flood the log.
 //! - The WASI context grants nothing: no preopened directories, environment, arguments or
 //!   network; stdout and stderr go to a bounded capture.
-//! - `pbx:app@0.1.0` imports (`legacy.rs`) run through these same functions.
+//! - `pbx:app@0.1.0` and `@0.2.0` imports (`legacy.rs`, `legacy_v0_2.rs`) run through these
+//!   same functions.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,12 +31,13 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::v0_2::{call_control, conference, log, recording, timers, types as wit};
+use crate::bindings::v0_3::{call_control, conference, log, recording, timers, types as wit};
+use crate::grants::Capabilities;
 use crate::limits::{Deadline, MemoryLimiter};
 use crate::stdio::CapturedOutput;
 use crate::types::{
     Action, CollectOptions, ConferenceOptions, DialOptions, Direction, Endpoint, GroupStage,
-    LegPhase, MediaId, PlayOptions, RecordOptions, RecordTarget, SayOptions, TimerId,
+    LegPhase, MediaId, PlayOptions, RecordOptions, RecordTarget, RequestId, SayOptions, TimerId,
 };
 
 /// Longest text a `say` accepts, in characters.
@@ -138,6 +141,15 @@ pub(crate) struct HostState {
     /// leg `refuse-hand-over` accepts. Set and cleared by the instance around that event.
     pub(crate) handed_over_call: Option<String>,
     pub(crate) actions: Vec<Action>,
+    /// What the app was granted beyond call control.
+    pub(crate) caps: Capabilities,
+    /// HTTP requests sent and not yet answered by an `HttpResponse` event.
+    pub(crate) http_in_flight: HashSet<RequestId>,
+    pub(crate) next_request_id: RequestId,
+    /// Key-value requests made during the event in progress.
+    pub(crate) kv_ops: u32,
+    /// The CPU budget of one event, in epoch ticks (the app's limit within the global one).
+    pub(crate) deadline_ticks: u64,
     next_media_id: MediaId,
     next_timer_id: TimerId,
     log_lines: u32,
@@ -156,7 +168,9 @@ impl HostState {
         first: Leg,
         app_id: String,
         directory: Directory,
+        caps: Capabilities,
         max_memory_bytes: usize,
+        deadline_ticks: u64,
     ) -> Self {
         let output = CapturedOutput::new(MAX_CAPTURED_OUTPUT);
         let wasi = WasiCtxBuilder::new()
@@ -178,6 +192,11 @@ impl HostState {
             handing_over: HashMap::new(),
             handed_over_call: None,
             actions: Vec::new(),
+            caps,
+            http_in_flight: HashSet::new(),
+            next_request_id: 1,
+            kv_ops: 0,
+            deadline_ticks,
             next_media_id: 1,
             next_timer_id: 1,
             log_lines: 0,
@@ -194,6 +213,7 @@ impl HostState {
     pub(crate) fn begin_event(&mut self) {
         self.actions.clear();
         self.log_lines = 0;
+        self.kv_ops = 0;
     }
 
     /// Adds or updates a leg of the mirror; this also ends a hand-over the leg was in.
@@ -310,7 +330,7 @@ impl HostState {
         Ok(())
     }
 
-    fn push(&mut self, action: Action) -> WitResult<()> {
+    pub(crate) fn push(&mut self, action: Action) -> WitResult<()> {
         self.need_room()?;
         self.actions.push(action);
         Ok(())

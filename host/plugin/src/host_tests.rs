@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use super::*;
-use crate::bindings::v0_2::{
+use crate::bindings::v0_3::{
     call_control as cc, conference as cf, recording as rc, timers as tm, types as wit,
 };
 use crate::types::{JoinOptions, MuteDirection, ParticipantRole, RecordOptions, RingStrategy};
@@ -24,7 +24,9 @@ fn state() -> HostState {
             users: Arc::new(|u| u == "alice" || u == "bob"),
             trunks: Arc::new(|t| t == "main"),
         },
+        Capabilities::default(),
         1 << 20,
+        200,
     )
 }
 

@@ -7,9 +7,13 @@
 //! - Before an event enters wasm the mirror is brought in line with it (a finished leg is
 //!   `Finished`, an answered dialled leg `Answered`, a finished conference, recording or timer
 //!   forgotten), so the app's requests during the event are judged by the new state.
-//! - A 0.1 instance receives only the six 0.1 events; the others return no actions without
-//!   entering wasm.
-//! - `refuse-hand-over` is allowed only while a 0.2 `on-call-received` with `handed_over` set
+//! - A 0.1 instance receives only the six 0.1 events, a 0.2 instance every event but
+//!   `on-http-response`; the others return no actions without entering wasm.
+//! - `on-http-response` enters wasm only for a request of this session still in flight, so
+//!   each accepted request is answered at most once.
+//! - `on-call-received` carries the granted configuration: an empty `CallInfo::config` is
+//!   filled from the context's `Capabilities::config`.
+//! - `refuse-hand-over` is allowed only while an `on-call-received` with `handed_over` set
 //!   runs: the flag naming that leg is set just before it and cleared right after, whatever
 //!   the outcome.
 //! - After an [`AppError`] the instance is poisoned: every later event returns the same
@@ -23,13 +27,13 @@ use std::sync::atomic::Ordering;
 use tracing::{debug, warn};
 use wasmtime::{Store, Trap};
 
-use crate::bindings::{v0_1, v0_2};
+use crate::bindings::{v0_1, v0_2, v0_3};
 use crate::error::{AppError, chain};
 use crate::host::{HostState, cut};
 use crate::runtime::Inner;
 use crate::types::{
-    AbiVersion, Action, CallEnded, CallInfo, CollectedDigits, Direction, Event, LegPhase,
-    MediaFinished, TimerId,
+    AbiVersion, Action, CallEnded, CallInfo, CollectedDigits, Direction, Event, HttpError,
+    HttpResponse, LegPhase, MediaFinished, RequestId, TimerId,
 };
 
 /// Most bytes of a trap message (error chain plus the app's output).
@@ -39,6 +43,7 @@ const MAX_TRAP_MESSAGE: usize = 2048;
 pub(crate) enum Guest {
     V0_1(v0_1::CallApp),
     V0_2(Box<v0_2::CallApp>),
+    V0_3(Box<v0_3::CallApp>),
 }
 
 /// The app instance serving one call session. Not shared: the session's task owns it.
@@ -74,6 +79,7 @@ impl AppInstance {
         match self.guest {
             Guest::V0_1(_) => AbiVersion::V0_1,
             Guest::V0_2(_) => AbiVersion::V0_2,
+            Guest::V0_3(_) => AbiVersion::V0_3,
         }
     }
 
@@ -211,10 +217,30 @@ impl AppInstance {
         .await
     }
 
-    /// Brings the mirror in line with an event before the app sees it.
-    fn observe(&mut self, event: &Event) {
+    /// Delivers `on-http-response` for a request this session sent (0.3 apps).
+    pub async fn on_http_response(
+        &mut self,
+        id: RequestId,
+        result: &Result<HttpResponse, HttpError>,
+    ) -> Result<Vec<Action>, AppError> {
+        self.deliver(&Event::HttpResponse {
+            id,
+            result: result.clone(),
+        })
+        .await
+    }
+
+    /// HTTP requests of this session sent and not yet answered.
+    pub fn http_in_flight(&self) -> usize {
+        self.store.data().http_in_flight.len()
+    }
+
+    /// Brings the mirror in line with an event before the app sees it; false when the event
+    /// must not reach the app (a response to no request in flight).
+    fn observe(&mut self, event: &Event) -> bool {
         let state = self.store.data_mut();
         match event {
+            Event::HttpResponse { id, .. } => return state.http_in_flight.remove(id),
             Event::CallReceived(info) if !state.legs.contains_key(&info.id) => {
                 let phase = match info.direction {
                     Direction::Inbound => LegPhase::Ringing,
@@ -255,28 +281,57 @@ impl AppInstance {
             }
             _ => {}
         }
+        true
     }
 
     /// Delivers one event and returns the actions the app requested during it, in order.
     ///
-    /// A 0.1 instance skips the events 0.1 does not have (they return no actions).
+    /// An instance skips the events its contract does not have (they return no actions), and
+    /// an `HttpResponse` for no request in flight.
     pub async fn deliver(&mut self, event: &Event) -> Result<Vec<Action>, AppError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
-        self.observe(event);
+        if !self.observe(event) {
+            debug!(session = %self.call_id(), event = event.name(), "event for nothing in flight dropped");
+            return Ok(Vec::new());
+        }
+        let filled;
+        let event = match event {
+            Event::CallReceived(info)
+                if info.config.is_empty() && !self.store.data().caps.config.is_empty() =>
+            {
+                filled = Event::CallReceived(CallInfo {
+                    config: self.store.data().caps.config.clone(),
+                    ..info.clone()
+                });
+                &filled
+            }
+            _ => event,
+        };
         let name = event.name();
+        let handed_over_call = match event {
+            Event::CallReceived(info) if info.handed_over.is_some() => Some(info.id.clone()),
+            _ => None,
+        };
         let result = match &self.guest {
-            Guest::V0_2(app) => {
+            Guest::V0_3(app) => {
                 let guest = app.pbx_app_handlers();
                 let store = &mut self.store;
                 begin(&self.runtime, store);
-                store.data_mut().handed_over_call = match event {
-                    Event::CallReceived(info) if info.handed_over.is_some() => {
-                        Some(info.id.clone())
-                    }
-                    _ => None,
-                };
+                store.data_mut().handed_over_call = handed_over_call;
+                let result = call_v0_3(guest, store, event).await;
+                store.data_mut().handed_over_call = None;
+                result
+            }
+            Guest::V0_2(app) => {
+                if matches!(event, Event::HttpResponse { .. }) {
+                    return Ok(Vec::new());
+                }
+                let guest = app.pbx_app_handlers();
+                let store = &mut self.store;
+                begin(&self.runtime, store);
+                store.data_mut().handed_over_call = handed_over_call;
                 let result = call_v0_2(guest, store, event).await;
                 store.data_mut().handed_over_call = None;
                 result
@@ -321,7 +376,8 @@ impl AppInstance {
 fn begin(runtime: &Inner, store: &mut Store<HostState>) {
     let state = store.data_mut();
     state.begin_event();
-    state.deadline.reset(runtime.deadline_ticks);
+    let ticks = state.deadline_ticks;
+    state.deadline.reset(ticks);
     store.set_epoch_deadline(1);
     runtime.counters.events.fetch_add(1, Ordering::Relaxed);
 }
@@ -338,84 +394,120 @@ fn is_v0_1_event(event: &Event) -> bool {
     )
 }
 
+/// The events 0.2 and 0.3 share, dispatched to a `handlers` guest of either version (their
+/// generated types are the same 0.3 `types`); `$rest` handles the events beyond them.
+macro_rules! call_session_event {
+    ($guest:ident, $store:ident, $event:ident, { $($rest:tt)* }) => {
+        match $event {
+            Event::CallReceived(info) => $guest.call_on_call_received($store, &info.into()).await,
+            Event::CallRinging { call } => $guest.call_on_call_ringing($store, call).await,
+            Event::CallEarlyMedia { call } => $guest.call_on_call_early_media($store, call).await,
+            Event::CallAnswered { call } => $guest.call_on_call_answered($store, call).await,
+            Event::Dtmf { call, digit } => $guest.call_on_dtmf($store, call, digit).await,
+            Event::SayFinished { call, finished } => {
+                $guest
+                    .call_on_say_finished($store, call, &finished.into())
+                    .await
+            }
+            Event::PlayFinished { call, finished } => {
+                $guest
+                    .call_on_play_finished($store, call, &finished.into())
+                    .await
+            }
+            Event::Collected { call, collected } => {
+                $guest
+                    .call_on_dtmf_collected($store, call, &collected.into())
+                    .await
+            }
+            Event::CallFinished { call, ended } => {
+                $guest
+                    .call_on_call_finished($store, call, (*ended).into())
+                    .await
+            }
+            Event::ParticipantJoining { conference, call } => {
+                $guest
+                    .call_on_participant_joining($store, conference, call)
+                    .await
+            }
+            Event::ParticipantJoined { conference, call } => {
+                $guest
+                    .call_on_participant_joined($store, conference, call)
+                    .await
+            }
+            Event::ParticipantJoinFailed {
+                conference,
+                call,
+                reason,
+            } => {
+                $guest
+                    .call_on_participant_join_failed($store, conference, call, reason)
+                    .await
+            }
+            Event::ParticipantLeft { conference, call } => {
+                $guest
+                    .call_on_participant_left($store, conference, call)
+                    .await
+            }
+            Event::ConferenceFinished { conference } => {
+                $guest.call_on_conference_finished($store, conference).await
+            }
+            Event::ConferenceMediaFinished {
+                conference,
+                finished,
+            } => {
+                $guest
+                    .call_on_conference_media_finished($store, conference, &finished.into())
+                    .await
+            }
+            Event::RecordingReady(info) => $guest.call_on_recording_ready($store, &info.into()).await,
+            Event::Timer { id, tag } => $guest.call_on_timer($store, *id, tag).await,
+            Event::HandOverResult {
+                call,
+                accepted,
+                reason,
+            } => {
+                $guest
+                    .call_on_hand_over_result($store, call, *accepted, reason.as_deref())
+                    .await
+            }
+            $($rest)*
+        }
+    };
+}
+
+async fn call_v0_3(
+    guest: &v0_3::exports::pbx::app::handlers::Guest,
+    store: &mut Store<HostState>,
+    event: &Event,
+) -> wasmtime::Result<()> {
+    call_session_event!(guest, store, event, {
+        Event::HttpResponse { id, result } => {
+            let response: v0_3::http::HttpResponse;
+            let error: v0_3::http::HttpError;
+            let outcome = match result {
+                Ok(r) => {
+                    response = r.into();
+                    Ok(&response)
+                }
+                Err(e) => {
+                    error = e.into();
+                    Err(&error)
+                }
+            };
+            guest.call_on_http_response(store, *id, outcome).await
+        }
+    })
+}
+
 async fn call_v0_2(
     guest: &v0_2::exports::pbx::app::handlers::Guest,
     store: &mut Store<HostState>,
     event: &Event,
 ) -> wasmtime::Result<()> {
-    match event {
-        Event::CallReceived(info) => guest.call_on_call_received(store, &info.into()).await,
-        Event::CallRinging { call } => guest.call_on_call_ringing(store, call).await,
-        Event::CallEarlyMedia { call } => guest.call_on_call_early_media(store, call).await,
-        Event::CallAnswered { call } => guest.call_on_call_answered(store, call).await,
-        Event::Dtmf { call, digit } => guest.call_on_dtmf(store, call, digit).await,
-        Event::SayFinished { call, finished } => {
-            guest
-                .call_on_say_finished(store, call, &finished.into())
-                .await
-        }
-        Event::PlayFinished { call, finished } => {
-            guest
-                .call_on_play_finished(store, call, &finished.into())
-                .await
-        }
-        Event::Collected { call, collected } => {
-            guest
-                .call_on_dtmf_collected(store, call, &collected.into())
-                .await
-        }
-        Event::CallFinished { call, ended } => {
-            guest
-                .call_on_call_finished(store, call, (*ended).into())
-                .await
-        }
-        Event::ParticipantJoining { conference, call } => {
-            guest
-                .call_on_participant_joining(store, conference, call)
-                .await
-        }
-        Event::ParticipantJoined { conference, call } => {
-            guest
-                .call_on_participant_joined(store, conference, call)
-                .await
-        }
-        Event::ParticipantJoinFailed {
-            conference,
-            call,
-            reason,
-        } => {
-            guest
-                .call_on_participant_join_failed(store, conference, call, reason)
-                .await
-        }
-        Event::ParticipantLeft { conference, call } => {
-            guest
-                .call_on_participant_left(store, conference, call)
-                .await
-        }
-        Event::ConferenceFinished { conference } => {
-            guest.call_on_conference_finished(store, conference).await
-        }
-        Event::ConferenceMediaFinished {
-            conference,
-            finished,
-        } => {
-            guest
-                .call_on_conference_media_finished(store, conference, &finished.into())
-                .await
-        }
-        Event::RecordingReady(info) => guest.call_on_recording_ready(store, &info.into()).await,
-        Event::Timer { id, tag } => guest.call_on_timer(store, *id, tag).await,
-        Event::HandOverResult {
-            call,
-            accepted,
-            reason,
-        } => {
-            guest
-                .call_on_hand_over_result(store, call, *accepted, reason.as_deref())
-                .await
-        }
-    }
+    call_session_event!(guest, store, event, {
+        // Filtered out by `deliver` before wasm is entered.
+        Event::HttpResponse { .. } => Ok(()),
+    })
 }
 
 async fn call_v0_1(

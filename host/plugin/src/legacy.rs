@@ -1,12 +1,12 @@
-//! `pbx:app@0.1.0` on top of the 0.2 host: its imports run through the 0.2 checks, and the
+//! `pbx:app@0.1.0` on top of the 0.3 host: its imports run through the 0.3 checks, and the
 //! six 0.1 events are converted from the plain event types.
 //!
-//! Invariants: a 0.1 app gets exactly the answers a 0.2 app would get for the same request
+//! Invariants: a 0.1 app gets exactly the answers a 0.3 app would get for the same request
 //! (the same checks, the same error case and text); 0.1 has no dialing, so its session is the
 //! one leg it was created for. Nothing here keeps state of its own.
 
 use crate::bindings::v0_1::{call_control, log, types as wit};
-use crate::bindings::v0_2::{call_control as call_control_v2, types as wit2};
+use crate::bindings::v0_3::{call_control as call_control_v3, types as wit3};
 use crate::host::HostState;
 use crate::types::{
     CallEnded, CallInfo, CollectEnd, CollectedDigits, Direction, HangupBy, HangupReason,
@@ -15,12 +15,12 @@ use crate::types::{
 
 type Legacy<T> = Result<T, wit::Error>;
 
-fn legacy(e: wit2::Error) -> wit::Error {
+fn legacy(e: wit3::Error) -> wit::Error {
     match e {
-        wit2::Error::InvalidState(m) => wit::Error::InvalidState(m),
-        wit2::Error::InvalidArgument(m) => wit::Error::InvalidArgument(m),
-        wit2::Error::NotFound(m) => wit::Error::NotFound(m),
-        wit2::Error::Failed(m) => wit::Error::Failed(m),
+        wit3::Error::InvalidState(m) => wit::Error::InvalidState(m),
+        wit3::Error::InvalidArgument(m) => wit::Error::InvalidArgument(m),
+        wit3::Error::NotFound(m) => wit::Error::NotFound(m),
+        wit3::Error::Failed(m) => wit::Error::Failed(m),
     }
 }
 
@@ -28,52 +28,52 @@ impl wit::Host for HostState {}
 
 impl call_control::Host for HostState {
     fn answer(&mut self, call: String) -> Legacy<()> {
-        call_control_v2::Host::answer(self, call).map_err(legacy)
+        call_control_v3::Host::answer(self, call).map_err(legacy)
     }
 
     fn early_media(&mut self, call: String) -> Legacy<()> {
-        call_control_v2::Host::early_media(self, call).map_err(legacy)
+        call_control_v3::Host::early_media(self, call).map_err(legacy)
     }
 
     fn reject(&mut self, call: String, status: u16) -> Legacy<()> {
-        call_control_v2::Host::reject(self, call, status).map_err(legacy)
+        call_control_v3::Host::reject(self, call, status).map_err(legacy)
     }
 
     fn hangup(&mut self, call: String) -> Legacy<()> {
-        call_control_v2::Host::hangup(self, call).map_err(legacy)
+        call_control_v3::Host::hangup(self, call).map_err(legacy)
     }
 
     fn say(&mut self, call: String, text: String, o: wit::SayOptions) -> Legacy<MediaId> {
-        let o = wit2::SayOptions {
+        let o = wit3::SayOptions {
             language: o.language,
             voice: o.voice,
             loop_count: o.loop_count,
             stop_on_dtmf: o.stop_on_dtmf,
         };
-        call_control_v2::Host::say(self, call, text, o).map_err(legacy)
+        call_control_v3::Host::say(self, call, text, o).map_err(legacy)
     }
 
     fn play(&mut self, call: String, file_id: String, o: wit::PlayOptions) -> Legacy<MediaId> {
-        let o = wit2::PlayOptions {
+        let o = wit3::PlayOptions {
             loop_count: o.loop_count,
             offset_ms: o.offset_ms,
             timeout_ms: o.timeout_ms,
             stop_on_dtmf: o.stop_on_dtmf,
         };
-        call_control_v2::Host::play(self, call, file_id, o).map_err(legacy)
+        call_control_v3::Host::play(self, call, file_id, o).map_err(legacy)
     }
 
     fn stop_media(&mut self, call: String) -> Legacy<()> {
-        call_control_v2::Host::stop_media(self, call).map_err(legacy)
+        call_control_v3::Host::stop_media(self, call).map_err(legacy)
     }
 
     fn collect_dtmf(&mut self, call: String, o: wit::CollectOptions) -> Legacy<()> {
-        let o = wit2::CollectOptions {
+        let o = wit3::CollectOptions {
             max_digits: o.max_digits,
             terminator: o.terminator,
             timeout_ms: o.timeout_ms,
         };
-        call_control_v2::Host::collect_dtmf(self, call, o).map_err(legacy)
+        call_control_v3::Host::collect_dtmf(self, call, o).map_err(legacy)
     }
 }
 

@@ -7,8 +7,10 @@
 //! - A component is compiled once per cache key per process; a [`CompiledApp`] is a
 //!   pre-instantiated, type-checked component, cheap to clone and to instantiate, bound to
 //!   the one contract version it exports handlers for ([`AbiVersion`]).
-//! - The linker holds both `pbx:app@0.2.0` and `pbx:app@0.1.0` imports over the same
+//! - The linker holds the `pbx:app@0.3.0`, `@0.2.0` and `@0.1.0` imports over the same
 //!   `HostState`; a component may only import the version it exports (validate.rs).
+//! - An instance's memory cap and event deadline are the app's [`AppLimits`] clamped to the
+//!   runtime's (the pooling allocator's slot size and the global deadline), never above.
 //! - Only artifacts this crate serialized are ever deserialized (see
 //!   [`Runtime::load_serialized`]).
 //! - Compilation is CPU-heavy and blocking: call `validate`, `compile` and
@@ -21,8 +23,9 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use crate::bindings::{v0_1, v0_2};
+use crate::bindings::{v0_1, v0_2, v0_3};
 use crate::error::{PluginError, chain};
+use crate::grants::{AppLimits, Capabilities};
 use crate::host::{Directory, FileExists, HostState, Leg, NameExists};
 use crate::instance::{AppInstance, Guest};
 use crate::limits::{Counters, RuntimeStats, Ticker};
@@ -78,6 +81,11 @@ pub struct CallContext {
     pub user_exists: NameExists,
     /// Whether a trunk exists, so that dialing a phone number on it can answer `not-found`.
     pub trunk_exists: NameExists,
+    /// What the app may use beyond call control (0.3 apps); the default grants nothing.
+    /// Its `config` also fills an empty `CallInfo::config` of `on-call-received`.
+    pub capabilities: Capabilities,
+    /// The app's own memory cap and event deadline, within the runtime's.
+    pub limits: AppLimits,
 }
 
 impl CallContext {
@@ -91,6 +99,8 @@ impl CallContext {
             file_exists: Arc::new(|_| false),
             user_exists: Arc::new(|_| true),
             trunk_exists: Arc::new(|_| true),
+            capabilities: Capabilities::default(),
+            limits: AppLimits::default(),
         }
     }
 
@@ -118,6 +128,18 @@ impl CallContext {
         self.trunk_exists = trunk_exists;
         self
     }
+
+    /// Grants the app its key-value store, HTTP hosts, configuration and secrets.
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// Sets the app's own memory cap and event deadline (clamped to the runtime's).
+    pub fn with_limits(mut self, limits: AppLimits) -> Self {
+        self.limits = limits;
+        self
+    }
 }
 
 impl std::fmt::Debug for CallContext {
@@ -126,6 +148,8 @@ impl std::fmt::Debug for CallContext {
             .field("call_id", &self.call_id)
             .field("direction", &self.direction)
             .field("app_id", &self.app_id)
+            .field("capabilities", &self.capabilities)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -142,6 +166,7 @@ pub struct CompiledApp {
 enum Pre {
     V0_1(v0_1::CallAppPre<HostState>),
     V0_2(v0_2::CallAppPre<HostState>),
+    V0_3(v0_3::CallAppPre<HostState>),
 }
 
 impl CompiledApp {
@@ -150,6 +175,7 @@ impl CompiledApp {
         match self.pre {
             Pre::V0_1(_) => AbiVersion::V0_1,
             Pre::V0_2(_) => AbiVersion::V0_2,
+            Pre::V0_3(_) => AbiVersion::V0_3,
         }
     }
 
@@ -234,6 +260,8 @@ impl Runtime {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| PluginError::Setup(chain(&e)))?;
+        v0_3::CallApp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Setup(chain(&e)))?;
         v0_2::CallApp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Setup(chain(&e)))?;
         v0_1::CallApp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
@@ -241,15 +269,13 @@ impl Runtime {
 
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| PluginError::Setup(format!("epoch ticker: {e}")))?;
-        let tick_nanos = config.epoch_tick.as_nanos().max(1);
-        let deadline_ticks = u64::try_from(config.event_deadline.as_nanos().div_ceil(tick_nanos))
-            .unwrap_or(u64::MAX);
+        let deadline_ticks = ticks(config.event_deadline, config.epoch_tick);
 
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
-                deadline_ticks: deadline_ticks.max(1),
+                deadline_ticks,
                 config,
                 counters: Counters::default(),
                 cache: Mutex::new(HashMap::new()),
@@ -268,8 +294,9 @@ impl Runtime {
         self.inner.counters.snapshot()
     }
 
-    /// Checks an upload: a component, that compiles, exporting `pbx:app/handlers@0.2.0` (or
-    /// `@0.1.0`) at the right types and importing only what we grant at that same version.
+    /// Checks an upload: a component, that compiles, exporting `pbx:app/handlers@0.3.0` (or
+    /// `@0.2.0`, `@0.1.0`) at the right types and importing only what we grant at that same
+    /// version.
     /// Blocking (it compiles).
     pub fn validate(&self, bytes: &[u8]) -> Result<(), ValidationError> {
         self.compile(bytes).map(|_| ())
@@ -344,12 +371,15 @@ impl Runtime {
         let pre = match abi {
             AbiVersion::V0_1 => Pre::V0_1(v0_1::CallAppPre::new(pre).map_err(missing)?),
             AbiVersion::V0_2 => Pre::V0_2(v0_2::CallAppPre::new(pre).map_err(missing)?),
+            AbiVersion::V0_3 => Pre::V0_3(v0_3::CallAppPre::new(pre).map_err(missing)?),
         };
         Ok(CompiledApp { component, pre })
     }
 
-    /// Creates the instance serving one session: its own store, memory cap, CPU deadline and
-    /// a WASI context that grants nothing. Runs the component's start code under the deadline.
+    /// Creates the instance serving one session: its own store, memory cap and CPU deadline
+    /// (the context's [`AppLimits`] within the runtime's), the context's [`Capabilities`],
+    /// and a WASI context that grants nothing. Runs the component's start code under the
+    /// deadline.
     pub async fn instantiate(
         &self,
         app: &CompiledApp,
@@ -368,17 +398,30 @@ impl Runtime {
             users: ctx.user_exists,
             trunks: ctx.trunk_exists,
         };
+        let max_memory_bytes =
+            ctx.limits
+                .max_memory_bytes
+                .map_or(inner.config.max_memory_bytes, |m| {
+                    m.div_ceil(WASM_PAGE)
+                        .saturating_mul(WASM_PAGE)
+                        .min(inner.config.max_memory_bytes)
+                });
+        let deadline_ticks = ctx.limits.event_deadline.map_or(inner.deadline_ticks, |d| {
+            ticks(d, inner.config.epoch_tick).min(inner.deadline_ticks)
+        });
         let state = HostState::new(
             ctx.call_id,
             first,
             ctx.app_id,
             directory,
-            inner.config.max_memory_bytes,
+            ctx.capabilities,
+            max_memory_bytes,
+            deadline_ticks,
         );
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().deadline.on_tick()));
-        store.data_mut().deadline.reset(inner.deadline_ticks);
+        store.data_mut().deadline.reset(deadline_ticks);
         store.set_epoch_deadline(1);
         let instantiated = match &app.pre {
             Pre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Guest::V0_1),
@@ -386,6 +429,10 @@ impl Runtime {
                 .instantiate_async(&mut store)
                 .await
                 .map(|app| Guest::V0_2(Box::new(app))),
+            Pre::V0_3(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(|app| Guest::V0_3(Box::new(app))),
         };
         match instantiated {
             Ok(bindings) => {
@@ -412,4 +459,12 @@ impl Runtime {
             Err(e) => Err(PluginError::Instantiate(chain(&e))),
         }
     }
+}
+
+/// How many epoch ticks of `tick` make `deadline` (at least one).
+fn ticks(deadline: Duration, tick: Duration) -> u64 {
+    let tick_nanos = tick.as_nanos().max(1);
+    u64::try_from(deadline.as_nanos().div_ceil(tick_nanos))
+        .unwrap_or(u64::MAX)
+        .max(1)
 }

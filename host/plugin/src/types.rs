@@ -4,10 +4,13 @@
 //! Invariants: these are the only event and action types the rest of pbx sees (no generated
 //! binding type leaves the crate); option structs hold normalised values (a loop count of 0
 //! becomes 1, a connect timeout of 0 becomes 60 000 ms, ...) because the host validated them
-//! before queuing the action. Conversions from and to the `pbx:app@0.2.0` bindings live here;
-//! those of `0.1.0` live in `legacy.rs`.
+//! before queuing the action. Conversions from and to the `pbx:app@0.3.0` bindings live here
+//! (0.2.0 shares its `types` with 0.3.0, so they serve both); those of `0.1.0` live in
+//! `legacy.rs`.
 
-use crate::bindings::v0_2::types as wit;
+use std::time::Duration;
+
+use crate::bindings::v0_3::{http as wit_http, types as wit};
 
 /// The host's identifier of one `say` or `play` request, echoed in its finished event.
 pub type MediaId = u64;
@@ -22,15 +25,24 @@ pub enum AbiVersion {
     V0_1,
     /// `pbx:app@0.2.0`: a session of legs, conferences, recordings and timers.
     V0_2,
+    /// `pbx:app@0.3.0`: 0.2.0 plus capabilities (key-value store, HTTP, configuration).
+    V0_3,
 }
 
 impl AbiVersion {
-    /// The WIT package version, `0.1.0` or `0.2.0`.
+    /// The WIT package version, `0.1.0`, `0.2.0` or `0.3.0`.
     pub fn as_str(self) -> &'static str {
         match self {
             AbiVersion::V0_1 => "0.1.0",
             AbiVersion::V0_2 => "0.2.0",
+            AbiVersion::V0_3 => "0.3.0",
         }
+    }
+
+    /// Whether components of this version can import the capabilities (`kv`, `http`,
+    /// `config`) and receive `on-http-response`.
+    pub fn has_capabilities(self) -> bool {
+        self == AbiVersion::V0_3
     }
 }
 
@@ -476,6 +488,15 @@ pub enum Event {
         /// Why it was refused or failed (the other app's reason, no such app, ...).
         reason: Option<String>,
     },
+    /// `on-http-response`, the outcome of [`Action::HttpRequest`] (0.3 apps only). Delivered
+    /// only for a request of this session still in flight; the request then no longer counts
+    /// against the session's limit.
+    HttpResponse {
+        /// The id the request was queued with.
+        id: RequestId,
+        /// The response, or why there was none.
+        result: Result<HttpResponse, HttpError>,
+    },
 }
 
 impl Event {
@@ -500,6 +521,7 @@ impl Event {
             Event::RecordingReady(_) => "on-recording-ready",
             Event::Timer { .. } => "on-timer",
             Event::HandOverResult { .. } => "on-hand-over-result",
+            Event::HttpResponse { .. } => "on-http-response",
         }
     }
 }
@@ -821,9 +843,136 @@ pub enum Action {
         /// Told to the handing session (at most 256 bytes).
         reason: String,
     },
+    /// Send an HTTP request off the session's task and deliver [`Event::HttpResponse`] with
+    /// the same id when it completes (or fails, or times out). The URL's host passed the
+    /// app's allow-list; do not follow redirects (they could leave it).
+    HttpRequest {
+        /// The session-unique id the app got back from `http.send`.
+        id: RequestId,
+        /// The checked request.
+        request: HttpRequest,
+    },
 }
 
-// ---- plain → 0.2 bindings (events) ----
+/// The host's identifier of one HTTP request, unique within a session.
+pub type RequestId = u64;
+
+/// An HTTP method `http.send` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+    /// HEAD
+    Head,
+}
+
+impl HttpMethod {
+    /// The method as it goes on the wire (`GET`, `POST`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Head => "HEAD",
+        }
+    }
+
+    /// Parses an upper-case method name; `None` for any other method.
+    pub fn parse(method: &str) -> Option<HttpMethod> {
+        Some(match method {
+            "GET" => HttpMethod::Get,
+            "POST" => HttpMethod::Post,
+            "PUT" => HttpMethod::Put,
+            "PATCH" => HttpMethod::Patch,
+            "DELETE" => HttpMethod::Delete,
+            "HEAD" => HttpMethod::Head,
+            _ => return None,
+        })
+    }
+}
+
+/// A checked outbound HTTP request, in [`Action::HttpRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: HttpMethod,
+    /// An absolute `http`/`https` URL, normalised (as `url::Url` serialises it), without
+    /// user info; its host passed the allow-list.
+    pub url: String,
+    /// Headers (name, value): token names, printable values, no hop-by-hop or `host`
+    /// headers; at most 32.
+    pub headers: Vec<(String, String)>,
+    /// The body, at most 1 MiB.
+    pub body: Option<Vec<u8>>,
+    /// How long the whole exchange may take: the app's `timeout-ms` clamped to
+    /// [`Capabilities::http_timeout`](crate::Capabilities::http_timeout).
+    pub timeout: Duration,
+    /// Read at most this many body bytes; a longer body ends the request with
+    /// [`HttpError::TooLarge`].
+    pub max_response_bytes: usize,
+}
+
+/// A response to deliver in [`Event::HttpResponse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Response headers (name in lower case, value); values that are not UTF-8 are best
+    /// dropped.
+    pub headers: Vec<(String, String)>,
+    /// The body (at most the request's `max_response_bytes`).
+    pub body: Vec<u8>,
+}
+
+/// Why an HTTP request got no response, in [`Event::HttpResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// No complete response within the request's timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The response body was over the request's `max_response_bytes`.
+    #[error("response too large")]
+    TooLarge,
+    /// The server could not be reached (DNS, TCP or TLS).
+    #[error("connection failed: {0}")]
+    ConnectionFailed(String),
+    /// The server's answer was not a valid HTTP response.
+    #[error("invalid response: {0}")]
+    InvalidResponse(String),
+}
+
+impl From<&HttpResponse> for wit_http::HttpResponse {
+    fn from(r: &HttpResponse) -> Self {
+        wit_http::HttpResponse {
+            status: r.status,
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+        }
+    }
+}
+
+impl From<&HttpError> for wit_http::HttpError {
+    fn from(e: &HttpError) -> Self {
+        match e {
+            HttpError::Timeout => wit_http::HttpError::Timeout,
+            HttpError::TooLarge => wit_http::HttpError::TooLarge,
+            HttpError::ConnectionFailed(m) => wit_http::HttpError::ConnectionFailed(m.clone()),
+            HttpError::InvalidResponse(m) => wit_http::HttpError::InvalidResponse(m.clone()),
+        }
+    }
+}
+
+// ---- plain → 0.3 (and 0.2) bindings (events) ----
 
 impl From<Direction> for wit::Direction {
     fn from(d: Direction) -> Self {
@@ -927,7 +1076,7 @@ impl From<&RecordingInfo> for wit::RecordingInfo {
     }
 }
 
-// ---- 0.2 bindings → plain (import arguments with no checks of their own) ----
+// ---- 0.3 (and 0.2) bindings → plain (import arguments with no checks of their own) ----
 
 impl From<wit::Direction> for Direction {
     fn from(d: wit::Direction) -> Self {

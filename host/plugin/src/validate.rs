@@ -1,6 +1,6 @@
 //! Upload validation: is it a component, does it compile, does it export the `handlers`
-//! interface of `pbx:app@0.2.0` (or `@0.1.0`) with the right function types, and does it
-//! import only what we grant to that version.
+//! interface of `pbx:app@0.3.0` (or `@0.2.0`, `@0.1.0`) with the right function types, and
+//! does it import only what we grant to that version.
 //!
 //! Invariants: every refusal is a [`ValidationError`] with a stable code and a message that
 //! names the offending export or import; nothing here instantiates or runs the component.
@@ -11,6 +11,8 @@ use wasmtime::component::{Component, Type};
 
 use crate::types::AbiVersion;
 
+/// The interface a 0.3 call app must export.
+pub(crate) const HANDLERS_V0_3: &str = "pbx:app/handlers@0.3.0";
 /// The interface a 0.2 call app must export.
 pub(crate) const HANDLERS_V0_2: &str = "pbx:app/handlers@0.2.0";
 /// The interface a 0.1 call app must export.
@@ -88,6 +90,20 @@ fn expected_v0_2() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `handlers@0.3.0` functions with their expected type: those of 0.2.0 plus
+/// `on-http-response`.
+fn expected_v0_3() -> Vec<(&'static str, String)> {
+    let mut expected = expected_v0_2();
+    expected.push((
+        "on-http-response",
+        "func(u64, result<record{status: u16, headers: list<tuple<string, string>>, \
+         body: list<u8>}, variant{timeout, too-large, connection-failed(string), \
+         invalid-response(string)}>)"
+            .to_string(),
+    ));
+    expected
+}
+
 /// Our own interfaces a component of each version may import.
 const GRANTED_PBX_V0_1: [&str; 3] = [
     "pbx:app/types@0.1.0",
@@ -101,6 +117,18 @@ const GRANTED_PBX_V0_2: [&str; 6] = [
     "pbx:app/recording@0.2.0",
     "pbx:app/timers@0.2.0",
     "pbx:app/log@0.2.0",
+];
+const GRANTED_PBX_V0_3: [&str; 10] = [
+    "pbx:app/types@0.3.0",
+    "pbx:app/call-control@0.3.0",
+    "pbx:app/conference@0.3.0",
+    "pbx:app/recording@0.3.0",
+    "pbx:app/timers@0.3.0",
+    "pbx:app/log@0.3.0",
+    "pbx:app/capability-types@0.3.0",
+    "pbx:app/kv@0.3.0",
+    "pbx:app/http@0.3.0",
+    "pbx:app/config@0.3.0",
 ];
 
 /// WASI 0.2 packages that Rust std on `wasm32-wasip2` imports. Granting the interfaces is
@@ -122,7 +150,8 @@ pub enum ValidationError {
     /// The component is malformed or wasmtime could not compile it.
     #[error("{0}")]
     CompileFailed(String),
-    /// The `pbx:app/handlers@0.2.0` (or `@0.1.0`) export, or one of its functions, is missing.
+    /// The `pbx:app/handlers@0.3.0` (or `@0.2.0`, `@0.1.0`) export, or one of its functions,
+    /// is missing.
     #[error("{0}")]
     MissingExport(String),
     /// The component targets another world (other exports, or handlers of the wrong type).
@@ -180,15 +209,17 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<(), ValidationError> {
     }
 }
 
-/// Checks that the component exports `pbx:app/handlers@0.2.0` with all its functions at
-/// the types of `wit/app.wit`, or else `pbx:app/handlers@0.1.0` with the six of
-/// `wit/legacy/0.1.0/app.wit`, and says which.
+/// Checks that the component exports `pbx:app/handlers@0.3.0` with all its functions at
+/// the types of `wit/app.wit`, or else `@0.2.0` with those of `wit/legacy/0.2.0/app.wit`,
+/// or `@0.1.0` with the six of `wit/legacy/0.1.0/app.wit`, and says which.
 pub(crate) fn check_exports(
     engine: &Engine,
     component: &Component,
 ) -> Result<AbiVersion, ValidationError> {
     let ty = component.component_type();
-    let (abi, handlers, item) = if let Some(item) = ty.get_export(engine, HANDLERS_V0_2) {
+    let (abi, handlers, item) = if let Some(item) = ty.get_export(engine, HANDLERS_V0_3) {
+        (AbiVersion::V0_3, HANDLERS_V0_3, item)
+    } else if let Some(item) = ty.get_export(engine, HANDLERS_V0_2) {
         (AbiVersion::V0_2, HANDLERS_V0_2, item)
     } else if let Some(item) = ty.get_export(engine, HANDLERS_V0_1) {
         (AbiVersion::V0_1, HANDLERS_V0_1, item)
@@ -196,14 +227,15 @@ pub(crate) fn check_exports(
         let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
         if exports.is_empty() {
             return Err(ValidationError::MissingExport(format!(
-                "the component exports nothing; a call app must export `{HANDLERS_V0_2}` \
-                 (or `{HANDLERS_V0_1}` for apps built against pbx:app@0.1.0)"
+                "the component exports nothing; a call app must export `{HANDLERS_V0_3}` \
+                 (or `{HANDLERS_V0_2}`, `{HANDLERS_V0_1}` for apps built against older \
+                 versions)"
             )));
         }
         return Err(ValidationError::WrongWorld(format!(
-            "the component exports {} but not `{HANDLERS_V0_2}`; it was built for another \
-             world (a call app targets `pbx:app/call-app@0.2.0`, or the older \
-             `pbx:app/call-app@0.1.0`)",
+            "the component exports {} but not `{HANDLERS_V0_3}`; it was built for another \
+             world (a call app targets `pbx:app/call-app@0.3.0`, or the older \
+             `pbx:app/call-app@0.2.0` and `@0.1.0`)",
             quote_list(&exports, 8)
         )));
     };
@@ -215,6 +247,7 @@ pub(crate) fn check_exports(
     let expected = match abi {
         AbiVersion::V0_1 => expected_v0_1(),
         AbiVersion::V0_2 => expected_v0_2(),
+        AbiVersion::V0_3 => expected_v0_3(),
     };
     check_funcs(engine, &instance, handlers, abi, &expected)?;
     Ok(abi)
@@ -287,6 +320,7 @@ fn is_granted(name: &str, abi: AbiVersion) -> bool {
     let pbx: &[&str] = match abi {
         AbiVersion::V0_1 => &GRANTED_PBX_V0_1,
         AbiVersion::V0_2 => &GRANTED_PBX_V0_2,
+        AbiVersion::V0_3 => &GRANTED_PBX_V0_3,
     };
     if pbx.contains(&name) {
         return true;
@@ -395,7 +429,7 @@ mod tests {
 
     #[test]
     fn granted_imports() {
-        use AbiVersion::{V0_1, V0_2};
+        use AbiVersion::{V0_1, V0_2, V0_3};
         assert!(is_granted("pbx:app/call-control@0.1.0", V0_1));
         assert!(!is_granted("pbx:app/call-control@0.1.0", V0_2));
         assert!(is_granted("pbx:app/call-control@0.2.0", V0_2));
@@ -408,7 +442,22 @@ mod tests {
         }
         assert!(!is_granted("pbx:app/conference@0.1.0", V0_1));
         assert!(!is_granted("pbx:app/timers@0.2.1", V0_2));
-        for abi in [V0_1, V0_2] {
+        for iface in [
+            "kv",
+            "http",
+            "config",
+            "capability-types",
+            "call-control",
+            "types",
+        ] {
+            assert!(
+                is_granted(&format!("pbx:app/{iface}@0.3.0"), V0_3),
+                "{iface}"
+            );
+        }
+        assert!(!is_granted("pbx:app/kv@0.3.0", V0_2));
+        assert!(!is_granted("pbx:app/call-control@0.2.0", V0_3));
+        for abi in [V0_1, V0_2, V0_3] {
             assert!(is_granted("wasi:cli/environment@0.2.6", abi));
             assert!(is_granted("wasi:io/streams@0.2.0", abi));
             assert!(!is_granted("wasi:sockets/tcp@0.2.0", abi));
@@ -426,6 +475,9 @@ mod tests {
         let names: std::collections::HashSet<_> = v2.iter().map(|(n, _)| *n).collect();
         assert_eq!(names.len(), 18);
         assert!(names.contains("on-hand-over-result"));
+        let v3 = expected_v0_3();
+        assert_eq!(v3.len(), 19);
+        assert_eq!(v3.last().map(|(n, _)| *n), Some("on-http-response"));
     }
 
     #[test]

@@ -82,7 +82,7 @@ fn hangup() -> Action {
 async fn hello_greets_echoes_digits_and_says_goodbye() {
     let rt = runtime();
     let mut app = instance(&rt, "hello").await;
-    assert_eq!(app.abi(), AbiVersion::V0_2);
+    assert_eq!(app.abi(), AbiVersion::V0_3);
     assert_eq!(app.phase(), LegPhase::Ringing);
 
     let actions = app.on_call_received(&call_info()).await.unwrap();

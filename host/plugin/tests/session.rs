@@ -1,6 +1,7 @@
 //! Sessions of many legs driven through `deliver`: the conference-callback example app in
 //! both outcomes (the mirror follows the events, dialled legs become joinable once answered),
-//! and `pbx:app@0.1.0` compatibility through the `legacy_hello` fixture.
+//! and `pbx:app@0.1.0` and `@0.2.0` compatibility through the `legacy_hello` and
+//! `legacy_v0_2_hello` fixtures.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod common;
@@ -27,7 +28,7 @@ fn plain(text: &str, id: u64) -> (u64, String) {
 /// Starts conference-callback and returns (instance, conference id, callee leg).
 async fn conference_callback_started(rt: &Runtime) -> (AppInstance, String, String) {
     let mut app = session(rt, "conference_callback").await;
-    assert_eq!(app.abi(), AbiVersion::V0_2);
+    assert_eq!(app.abi(), AbiVersion::V0_3);
     let actions = app
         .deliver(&Event::CallReceived(call_info()))
         .await
@@ -278,6 +279,63 @@ async fn the_mirror_follows_the_call_layer() {
         .unwrap()
         .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_0_2_app_still_runs_and_skips_0_3_events() {
+    let rt = runtime();
+    let mut app = session(&rt, "legacy_v0_2_hello").await;
+    assert_eq!(app.abi(), AbiVersion::V0_2);
+    let say = |id, text: &str| Action::Say {
+        call: CALL.into(),
+        id,
+        text: text.into(),
+        opts: SayOptions {
+            language: None,
+            voice: None,
+            loop_count: 1,
+            stop_on_dtmf: false,
+        },
+    };
+    assert_eq!(
+        app.deliver(&Event::CallReceived(call_info()))
+            .await
+            .unwrap(),
+        vec![
+            Action::Answer { call: CALL.into() },
+            say(1, "Hello from pbx 0.2."),
+            Action::SetTimer {
+                id: 1,
+                ms: 1000,
+                tag: "tick".into()
+            },
+        ]
+    );
+    assert_eq!(
+        app.deliver(&Event::Timer {
+            id: 1,
+            tag: "tick".into()
+        })
+        .await
+        .unwrap(),
+        vec![say(2, "Timer tick")]
+    );
+    let events_before = rt.stats().events;
+    let response = Event::HttpResponse {
+        id: 1,
+        result: Err(pbx_plugin::HttpError::Timeout),
+    };
+    assert!(app.deliver(&response).await.unwrap().is_empty());
+    assert_eq!(
+        rt.stats().events,
+        events_before,
+        "0.3 events never enter wasm"
+    );
+    assert_eq!(
+        app.on_dtmf(CALL, "7").await.unwrap(),
+        vec![say(3, "You pressed 7")]
+    );
+    assert!(app.failed().is_none());
 }
 
 #[tokio::test]

@@ -28,14 +28,17 @@ fn accepts_the_example_apps_and_fixtures_that_are_apps() {
         "attended_transfer",
         "handover",
         "handover_refuser",
+        "capabilities",
+        "big_alloc",
+        "legacy_v0_2_hello",
         "legacy_hello",
     ] {
         match rt.compile(&component(name)) {
             Ok(app) => {
-                let expected = if name == "legacy_hello" {
-                    AbiVersion::V0_1
-                } else {
-                    AbiVersion::V0_2
+                let expected = match name {
+                    "legacy_hello" => AbiVersion::V0_1,
+                    "legacy_v0_2_hello" => AbiVersion::V0_2,
+                    _ => AbiVersion::V0_3,
                 };
                 assert_eq!(app.abi(), expected, "{name}");
             }
@@ -64,6 +67,7 @@ fn refuses_an_empty_component_as_missing_the_export() {
     let rt = runtime();
     let (c, m) = code(rt.validate(b"\0asm\x0d\0\x01\0"));
     assert_eq!(c, "missing_export");
+    assert!(m.contains("pbx:app/handlers@0.3.0"), "{m}");
     assert!(m.contains("pbx:app/handlers@0.2.0"), "{m}");
     assert!(m.contains("pbx:app/handlers@0.1.0"), "{m}");
 }
@@ -96,6 +100,7 @@ fn names_missing_handler_functions() {
         "on-play-finished",
         "on-dtmf-collected",
         "on-call-finished",
+        "on-http-response",
     ] {
         assert!(m.contains(f), "{f} not named in: {m}");
     }

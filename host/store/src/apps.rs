@@ -1,29 +1,39 @@
 //! Apps, their versions (component blobs), the compiled-artifact cache, deploys and the
 //! number → app bindings.
 //!
-//! Invariants: version numbers are dense per app (1, 2, ...) and assigned under the
-//! connection lock; a component blob is renamed into place before its row commits; an
-//! artifact is only returned for the exact engine key it was stored with and only if its
-//! checksum still matches (wasmtime trusts artifact bytes, so a damaged one must never load).
+//! Invariants: version numbers count up per app (1, 2, ...) from the app's `last_version`
+//! counter, assigned under the connection lock, and are never reused after a version is
+//! deleted (the server caches compiled code by number); a component blob is renamed into
+//! place before its row commits; an artifact is only returned for the exact engine key it
+//! was stored with and only if its checksum still matches (wasmtime trusts artifact bytes,
+//! so a damaged one must never load).
+//!
+//! Scoping: every method taking `account` treats another account's app or number exactly
+//! like a missing one. Numbers are unique across the server (SIP routes them without an
+//! account), so binding one that another account holds is a `Conflict` that says only
+//! that it is taken. Unscoped on purpose, for the server: [`Store::route`],
+//! [`Store::version_bytes`], [`Store::stored_version`], [`Store::artifact`],
+//! [`Store::put_artifact`] and [`Store::app_account`].
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::blob::{self, TempBlob};
 use crate::model::{APP_PREFIX, is_id, new_id};
 use crate::{
-    ARTIFACTS_DIR, App, COMPONENTS_DIR, NumberRoute, Route, Store, StoreError, Version, time,
-    validate_app_name, validate_number,
+    ARTIFACTS_DIR, App, COMPONENTS_DIR, NumberRoute, Route, Store, StoreError, Version, accounts,
+    time, validate_app_name, validate_number,
 };
 
-const APP_COLUMNS: &str = "id, name, created_at, active_version";
+const APP_COLUMNS: &str = "id, account_id, name, created_at, active_version";
 const VERSION_COLUMNS: &str = "app_id, version, sha256, size, created_at";
 
 fn app_from_row(row: &Row<'_>) -> rusqlite::Result<App> {
     Ok(App {
         id: row.get(0)?,
-        name: row.get(1)?,
-        created_at: time::get(row, 2)?,
-        active_version: row.get(3)?,
+        account_id: row.get(1)?,
+        name: row.get(2)?,
+        created_at: time::get(row, 3)?,
+        active_version: row.get(4)?,
     })
 }
 
@@ -41,7 +51,8 @@ fn number_from_row(row: &Row<'_>) -> rusqlite::Result<NumberRoute> {
     Ok(NumberRoute {
         number: row.get(0)?,
         app_id: row.get(1)?,
-        updated_at: time::get(row, 2)?,
+        account_id: row.get(2)?,
+        updated_at: time::get(row, 3)?,
     })
 }
 
@@ -53,23 +64,38 @@ fn version_not_found(app_id: &str, version: u32) -> StoreError {
     StoreError::NotFound(format!("version {version} of app {app_id}"))
 }
 
-/// Loads an app by id on an already locked connection.
-fn load_app(conn: &Connection, app_id: &str) -> Result<Option<App>, StoreError> {
+const NUMBER_COLUMNS: &str = "number, app_id, account_id, updated_at";
+
+/// Loads `account`'s app by id on an already locked connection.
+fn load_app(conn: &Connection, account: &str, app_id: &str) -> Result<Option<App>, StoreError> {
     if !is_id(APP_PREFIX, app_id) {
         return Ok(None);
     }
     Ok(conn
         .query_row(
-            &format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ?1"),
-            [app_id],
+            &format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ?1 AND account_id = ?2"),
+            [app_id, account],
             app_from_row,
         )
         .optional()?)
 }
 
-/// Loads an app by id or fails with `NotFound`.
-fn require_app(conn: &Connection, app_id: &str) -> Result<App, StoreError> {
-    load_app(conn, app_id)?.ok_or_else(|| app_not_found(app_id))
+/// Loads `account`'s app by id or fails with `NotFound`.
+pub(crate) fn require_app(
+    conn: &Connection,
+    account: &str,
+    app_id: &str,
+) -> Result<App, StoreError> {
+    load_app(conn, account, app_id)?.ok_or_else(|| app_not_found(app_id))
+}
+
+/// Fails with `NotFound` unless the app has this version stored.
+pub(crate) fn require_version(
+    conn: &Connection,
+    app_id: &str,
+    version: u32,
+) -> Result<Version, StoreError> {
+    load_version(conn, app_id, version)?.ok_or_else(|| version_not_found(app_id, version))
 }
 
 fn load_version(
@@ -87,18 +113,40 @@ fn load_version(
 }
 
 impl Store {
-    /// Creates an app with a unique name; `Conflict` when the name is taken.
-    pub fn create_app(&self, name: &str) -> Result<App, StoreError> {
+    /// Creates an app with a name unique in `account`; `Conflict` when the name is taken,
+    /// `QuotaExceeded` (`max_apps`) when the account has as many apps as it may.
+    pub fn create_app(&self, account: &str, name: &str) -> Result<App, StoreError> {
         validate_app_name(name)?;
         let app = App {
             id: new_id(APP_PREFIX),
+            account_id: account.to_owned(),
             name: name.to_owned(),
             created_at: time::now(),
             active_version: None,
         };
         let conn = self.conn();
+        if let Some(limit) = accounts::quotas(&conn, account)?.max_apps {
+            let count: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM apps WHERE account_id = ?1",
+                [account],
+                |row| row.get(0),
+            )?;
+            if count >= i64::from(limit) {
+                return Err(StoreError::QuotaExceeded {
+                    quota: "max_apps",
+                    limit: u64::from(limit),
+                    message: format!(
+                        "the account already has {count} apps; its quota is max_apps = {limit}"
+                    ),
+                });
+            }
+        }
         let taken = conn
-            .query_row("SELECT 1 FROM apps WHERE name = ?1", [name], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM apps WHERE account_id = ?1 AND name = ?2",
+                [account, name],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some();
         if taken {
@@ -107,49 +155,81 @@ impl Store {
             )));
         }
         conn.execute(
-            "INSERT INTO apps (id, name, created_at, active_version) VALUES (?1, ?2, ?3, NULL)",
-            params![app.id, app.name, time::to_sql(&app.created_at)],
+            "INSERT INTO apps (id, account_id, name, created_at, active_version, last_version)
+             VALUES (?1, ?2, ?3, ?4, NULL, 0)",
+            params![app.id, account, app.name, time::to_sql(&app.created_at)],
         )?;
-        tracing::info!(app_id = %app.id, name = %app.name, "app created");
+        tracing::info!(app_id = %app.id, account_id = account, name = %app.name, "app created");
         Ok(app)
     }
 
-    /// All apps, oldest first.
-    pub fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+    /// `account`'s apps, oldest first.
+    pub fn list_apps(&self, account: &str) -> Result<Vec<App>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {APP_COLUMNS} FROM apps ORDER BY created_at, id"
+            "SELECT {APP_COLUMNS} FROM apps WHERE account_id = ?1 ORDER BY created_at, id"
         ))?;
         let apps = stmt
-            .query_map([], app_from_row)?
+            .query_map([account], app_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(apps)
     }
 
-    /// One app by id; `None` when there is none (including a malformed id).
-    pub fn app(&self, app_id: &str) -> Result<Option<App>, StoreError> {
-        load_app(&self.conn(), app_id)
+    /// One of `account`'s apps by id; `None` when there is none (including a malformed
+    /// id or another account's app).
+    pub fn app(&self, account: &str, app_id: &str) -> Result<Option<App>, StoreError> {
+        load_app(&self.conn(), account, app_id)
     }
 
-    /// Stores a new version of an app's component and returns it (not yet deployed).
+    /// The account that owns an app, whatever it is. Unscoped, for the server, which
+    /// knows an app only by id (hand-over, a call's app).
+    pub fn app_account(&self, app_id: &str) -> Result<Option<String>, StoreError> {
+        if !is_id(APP_PREFIX, app_id) {
+            return Ok(None);
+        }
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT account_id FROM apps WHERE id = ?1",
+                [app_id],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores a new version of `account`'s app and returns it (not yet deployed);
+    /// `QuotaExceeded` (`max_storage_bytes`) when it would take the account past its
+    /// storage quota.
     ///
     /// The caller validates the component first; the store only keeps bytes.
-    pub fn add_version(&self, app_id: &str, component: &[u8]) -> Result<Version, StoreError> {
-        require_app(&self.conn(), app_id)?;
+    pub fn add_version(
+        &self,
+        account: &str,
+        app_id: &str,
+        component: &[u8],
+    ) -> Result<Version, StoreError> {
+        {
+            let conn = self.conn();
+            require_app(&conn, account, app_id)?;
+            accounts::check_storage(&conn, account, component.len() as u64)?;
+        }
         let sha256 = blob::sha256_hex(component);
         // The slow part (writing and syncing the bytes) runs without the lock.
         let temp = TempBlob::write(&self.dir.join(COMPONENTS_DIR), component)?;
         let created_at = time::now();
 
         let mut conn = self.conn();
+        // Checked again under the lock that the insert holds, so two uploads racing
+        // cannot both pass the quota.
+        require_app(&conn, account, app_id)?;
+        accounts::check_storage(&conn, account, component.len() as u64)?;
         let tx = conn.transaction()?;
-        let last: Option<u32> = tx.query_row(
-            "SELECT MAX(version) FROM versions WHERE app_id = ?1",
+        let last: u32 = tx.query_row(
+            "SELECT last_version FROM apps WHERE id = ?1",
             [app_id],
             |row| row.get(0),
         )?;
         let version = last
-            .unwrap_or(0)
             .checked_add(1)
             .ok_or_else(|| StoreError::Conflict(format!("app {app_id} has too many versions")))?;
         temp.persist(&self.component_path(app_id, version))?;
@@ -158,6 +238,10 @@ impl Store {
             "INSERT INTO versions (app_id, version, sha256, size, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![app_id, version, sha256, size, time::to_sql(&created_at)],
+        )?;
+        tx.execute(
+            "UPDATE apps SET last_version = ?2 WHERE id = ?1",
+            params![app_id, version],
         )?;
         tx.commit()?;
         tracing::info!(app_id, version, size, "app version stored");
@@ -170,10 +254,10 @@ impl Store {
         })
     }
 
-    /// An app's versions, oldest first; `NotFound` when the app does not exist.
-    pub fn versions(&self, app_id: &str) -> Result<Vec<Version>, StoreError> {
+    /// An app's versions, oldest first; `NotFound` when `account` has no such app.
+    pub fn versions(&self, account: &str, app_id: &str) -> Result<Vec<Version>, StoreError> {
         let conn = self.conn();
-        require_app(&conn, app_id)?;
+        require_app(&conn, account, app_id)?;
         let mut stmt = conn.prepare(&format!(
             "SELECT {VERSION_COLUMNS} FROM versions WHERE app_id = ?1 ORDER BY version"
         ))?;
@@ -183,8 +267,28 @@ impl Store {
         Ok(versions)
     }
 
-    /// One version's metadata; `None` when the app or the version does not exist.
-    pub fn version(&self, app_id: &str, version: u32) -> Result<Option<Version>, StoreError> {
+    /// One version's metadata; `None` when `account` has no such app or the version does
+    /// not exist.
+    pub fn version(
+        &self,
+        account: &str,
+        app_id: &str,
+        version: u32,
+    ) -> Result<Option<Version>, StoreError> {
+        let conn = self.conn();
+        if load_app(&conn, account, app_id)?.is_none() {
+            return Ok(None);
+        }
+        load_version(&conn, app_id, version)
+    }
+
+    /// One version's metadata whatever the app's account. Unscoped, for the server's
+    /// loader, which knows an app by id alone.
+    pub fn stored_version(
+        &self,
+        app_id: &str,
+        version: u32,
+    ) -> Result<Option<Version>, StoreError> {
         if !is_id(APP_PREFIX, app_id) {
             return Ok(None);
         }
@@ -192,9 +296,10 @@ impl Store {
     }
 
     /// The component bytes of a version, checked against their recorded SHA-256.
+    /// Unscoped, for the server's loader; the API checks the app's account first.
     pub fn version_bytes(&self, app_id: &str, version: u32) -> Result<Vec<u8>, StoreError> {
         let meta = self
-            .version(app_id, version)?
+            .stored_version(app_id, version)?
             .ok_or_else(|| version_not_found(app_id, version))?;
         let path = self.component_path(app_id, version);
         let bytes = blob::read(&path)?.ok_or_else(|| {
@@ -218,7 +323,7 @@ impl Store {
         engine_key: &str,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        if self.version(app_id, version)?.is_none() {
+        if self.stored_version(app_id, version)?.is_none() {
             return Err(version_not_found(app_id, version));
         }
         let sha256 = blob::sha256_hex(bytes);
@@ -286,10 +391,11 @@ impl Store {
         }
     }
 
-    /// Makes `version` the app's active version (a rollback is deploying an older one).
-    pub fn deploy(&self, app_id: &str, version: u32) -> Result<App, StoreError> {
+    /// Makes `version` the app's active version; any stored version may be deployed, so
+    /// a rollback is deploying an older one.
+    pub fn deploy(&self, account: &str, app_id: &str, version: u32) -> Result<App, StoreError> {
         let conn = self.conn();
-        let mut app = require_app(&conn, app_id)?;
+        let mut app = require_app(&conn, account, app_id)?;
         if load_version(&conn, app_id, version)?.is_none() {
             return Err(version_not_found(app_id, version));
         }
@@ -302,54 +408,130 @@ impl Store {
         Ok(app)
     }
 
-    /// Binds a number to an app, replacing any earlier binding of that number.
-    pub fn set_number(&self, number: &str, app_id: &str) -> Result<NumberRoute, StoreError> {
+    /// Deletes a stored version that is not the active one, with its component and
+    /// compiled artifact and its version-specific configuration. `Conflict` for the
+    /// active version; the caller checks first that no live call runs it.
+    pub fn delete_version(
+        &self,
+        account: &str,
+        app_id: &str,
+        version: u32,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let app = require_app(&conn, account, app_id)?;
+        require_version(&conn, app_id, version)?;
+        if app.active_version == Some(version) {
+            return Err(StoreError::Conflict(format!(
+                "version {version} is the active version of app {app_id}; deploy another first"
+            )));
+        }
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM app_config WHERE app_id = ?1 AND version = ?2",
+            params![app_id, version],
+        )?;
+        tx.execute(
+            "DELETE FROM artifacts WHERE app_id = ?1 AND version = ?2",
+            params![app_id, version],
+        )?;
+        tx.execute(
+            "DELETE FROM versions WHERE app_id = ?1 AND version = ?2",
+            params![app_id, version],
+        )?;
+        tx.commit()?;
+        // Row first, files after: an orphan file is harmless, a row naming a missing one
+        // is not.
+        for path in [
+            self.component_path(app_id, version),
+            self.artifact_path(app_id, version),
+        ] {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a version file");
+            }
+        }
+        tracing::info!(app_id, version, "app version deleted");
+        Ok(())
+    }
+
+    /// Binds a number to one of `account`'s apps, replacing the account's earlier binding
+    /// of it. Numbers are unique across the server: one bound by another account is a
+    /// `Conflict` ("number is taken").
+    pub fn set_number(
+        &self,
+        account: &str,
+        number: &str,
+        app_id: &str,
+    ) -> Result<NumberRoute, StoreError> {
         validate_number(number)?;
         let conn = self.conn();
-        require_app(&conn, app_id)?;
+        require_app(&conn, account, app_id)?;
+        let owner: Option<String> = conn
+            .query_row(
+                "SELECT account_id FROM numbers WHERE number = ?1",
+                [number],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if owner.is_some_and(|owner| owner != account) {
+            return Err(StoreError::Conflict("number is taken".into()));
+        }
         let route = NumberRoute {
             number: number.to_owned(),
             app_id: app_id.to_owned(),
+            account_id: account.to_owned(),
             updated_at: time::now(),
         };
         conn.execute(
-            "INSERT INTO numbers (number, app_id, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (number) DO UPDATE SET
-                app_id = excluded.app_id, updated_at = excluded.updated_at",
-            params![route.number, route.app_id, time::to_sql(&route.updated_at)],
+            &format!(
+                "INSERT INTO numbers ({NUMBER_COLUMNS}) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (number) DO UPDATE SET
+                    app_id = excluded.app_id, updated_at = excluded.updated_at"
+            ),
+            params![
+                route.number,
+                route.app_id,
+                account,
+                time::to_sql(&route.updated_at)
+            ],
         )?;
-        tracing::info!(app_id, "number bound");
+        tracing::info!(app_id, account_id = account, "number bound");
         Ok(route)
     }
 
-    /// All number bindings, ordered by number.
-    pub fn list_numbers(&self) -> Result<Vec<NumberRoute>, StoreError> {
+    /// `account`'s number bindings, ordered by number.
+    pub fn list_numbers(&self, account: &str) -> Result<Vec<NumberRoute>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT number, app_id, updated_at FROM numbers ORDER BY number")?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {NUMBER_COLUMNS} FROM numbers WHERE account_id = ?1 ORDER BY number"
+        ))?;
         let numbers = stmt
-            .query_map([], number_from_row)?
+            .query_map([account], number_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(numbers)
     }
 
-    /// One number binding, if the number is bound.
-    pub fn number(&self, number: &str) -> Result<Option<NumberRoute>, StoreError> {
+    /// One of `account`'s number bindings; `None` when the account has not bound it.
+    pub fn number(&self, account: &str, number: &str) -> Result<Option<NumberRoute>, StoreError> {
         Ok(self
             .conn()
             .query_row(
-                "SELECT number, app_id, updated_at FROM numbers WHERE number = ?1",
-                [number],
+                &format!(
+                    "SELECT {NUMBER_COLUMNS} FROM numbers WHERE number = ?1 AND account_id = ?2"
+                ),
+                [number, account],
                 number_from_row,
             )
             .optional()?)
     }
 
-    /// Removes a number binding; `NotFound` when the number was not bound.
-    pub fn delete_number(&self, number: &str) -> Result<(), StoreError> {
-        let deleted = self
-            .conn()
-            .execute("DELETE FROM numbers WHERE number = ?1", [number])?;
+    /// Removes one of `account`'s number bindings; `NotFound` when it has not bound it.
+    pub fn delete_number(&self, account: &str, number: &str) -> Result<(), StoreError> {
+        let deleted = self.conn().execute(
+            "DELETE FROM numbers WHERE number = ?1 AND account_id = ?2",
+            [number, account],
+        )?;
         if deleted == 0 {
             return Err(StoreError::NotFound(format!("number {number}")));
         }
@@ -357,18 +539,26 @@ impl Store {
         Ok(())
     }
 
-    /// Where a call to `number` goes now: its app and that app's active version; `None`
-    /// when the number is unbound or the app has nothing deployed.
+    /// Where a call to `number` goes now: its app, the app's account and its active
+    /// version; `None` when the number is unbound or the app has nothing deployed.
+    /// Unscoped: SIP routes a number before it knows an account.
     pub fn route(&self, number: &str) -> Result<Option<Route>, StoreError> {
-        let row: Option<(String, Option<u32>)> = self
+        let row: Option<(String, String, Option<u32>)> = self
             .conn()
             .query_row(
-                "SELECT a.id, a.active_version FROM numbers n JOIN apps a ON a.id = n.app_id
+                "SELECT a.id, a.account_id, a.active_version
+                 FROM numbers n JOIN apps a ON a.id = n.app_id
                  WHERE n.number = ?1",
                 [number],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()?;
-        Ok(row.and_then(|(app_id, version)| version.map(|version| Route { app_id, version })))
+        Ok(row.and_then(|(app_id, account_id, version)| {
+            version.map(|version| Route {
+                app_id,
+                account_id,
+                version,
+            })
+        }))
     }
 }

@@ -4,7 +4,8 @@
 //! Invariants: `upsert_call` replaces the whole row (the server's record is the truth);
 //! history lists only ended calls (`status = hangup`), newest first by
 //! `(COALESCE(tm_hangup, tm_create), tm_create, id)`, and pages with a cursor that is the
-//! id of the last call of the previous page.
+//! id of the last call of the previous page. Reads are scoped by account: another
+//! account's call is treated exactly like a missing one.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
@@ -13,7 +14,7 @@ use crate::{CallRecord, CallStatus, Direction, HangupBy, HangupReason, Store, St
 
 const CALL_COLUMNS: &str = "id, app_id, app_version, direction, from_party, to_party, status, \
      hangup_by, hangup_reason, tm_create, tm_ringing, tm_progressing, tm_hangup, sip_call_id, \
-     master_call_id";
+     master_call_id, account_id";
 
 /// The newest-first sort key of finished calls; must match the `calls_history` index.
 const HISTORY_ORDER: &str = "COALESCE(tm_hangup, tm_create) DESC, tm_create DESC, id DESC";
@@ -59,11 +60,13 @@ fn call_from_row(row: &Row<'_>) -> rusqlite::Result<CallRecord> {
         tm_hangup: time::get_opt(row, 12)?,
         sip_call_id: row.get(13)?,
         master_call_id: row.get(14)?,
+        account_id: row.get(15)?,
     })
 }
 
 impl Store {
-    /// Writes a call's current record, inserting it or replacing the stored one.
+    /// Writes a call's current record (for the account it names), inserting it or
+    /// replacing the stored one.
     pub fn upsert_call(&self, call: &CallRecord) -> Result<(), StoreError> {
         if call.id.is_empty() || call.id.len() > 128 {
             return Err(StoreError::invalid("id", "must be 1 to 128 bytes"));
@@ -71,7 +74,7 @@ impl Store {
         self.conn().execute(
             &format!(
                 "INSERT INTO calls ({CALL_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (id) DO UPDATE SET
                     app_id = excluded.app_id, app_version = excluded.app_version,
                     direction = excluded.direction, from_party = excluded.from_party,
@@ -80,7 +83,8 @@ impl Store {
                     tm_create = excluded.tm_create, tm_ringing = excluded.tm_ringing,
                     tm_progressing = excluded.tm_progressing, tm_hangup = excluded.tm_hangup,
                     sip_call_id = excluded.sip_call_id,
-                    master_call_id = excluded.master_call_id"
+                    master_call_id = excluded.master_call_id,
+                    account_id = excluded.account_id"
             ),
             params![
                 call.id,
@@ -98,28 +102,30 @@ impl Store {
                 time::opt_to_sql(call.tm_hangup.as_ref()),
                 call.sip_call_id,
                 call.master_call_id,
+                call.account_id,
             ],
         )?;
         Ok(())
     }
 
-    /// One stored call by id, finished or not.
-    pub fn call(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
+    /// One of `account`'s stored calls by id, finished or not.
+    pub fn call(&self, account: &str, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
         Ok(self
             .conn()
             .query_row(
-                &format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"),
-                [call_id],
+                &format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1 AND account_id = ?2"),
+                [call_id, account],
                 call_from_row,
             )
             .optional()?)
     }
 
-    /// Up to `limit` finished calls, newest first; with `before` (the id of the last call
-    /// of the previous page), the page after it. An unknown or unfinished `before` is
-    /// `Invalid` (field `before`).
+    /// Up to `limit` of `account`'s finished calls, newest first; with `before` (the id of
+    /// the last call of the previous page), the page after it. An unknown or unfinished
+    /// `before` is `Invalid` (field `before`).
     pub fn history(
         &self,
+        account: &str,
         limit: usize,
         before: Option<&str>,
     ) -> Result<Vec<CallRecord>, StoreError> {
@@ -128,18 +134,18 @@ impl Store {
         let calls = match before {
             None => {
                 let mut stmt = conn.prepare(&format!(
-                    "SELECT {CALL_COLUMNS} FROM calls WHERE status = 'hangup'
-                     ORDER BY {HISTORY_ORDER} LIMIT ?1"
+                    "SELECT {CALL_COLUMNS} FROM calls WHERE account_id = ?1 AND status = 'hangup'
+                     ORDER BY {HISTORY_ORDER} LIMIT ?2"
                 ))?;
-                stmt.query_map([limit], call_from_row)?
+                stmt.query_map(params![account, limit], call_from_row)?
                     .collect::<Result<Vec<_>, _>>()?
             }
             Some(cursor) => {
                 let key: Option<(String, String)> = conn
                     .query_row(
                         "SELECT COALESCE(tm_hangup, tm_create), tm_create FROM calls
-                         WHERE id = ?1 AND status = 'hangup'",
-                        [cursor],
+                         WHERE id = ?1 AND account_id = ?2 AND status = 'hangup'",
+                        [cursor, account],
                         |row| Ok((row.get(0)?, row.get(1)?)),
                     )
                     .optional()?;
@@ -147,24 +153,29 @@ impl Store {
                     StoreError::invalid("before", "must be the id of a finished call")
                 })?;
                 let mut stmt = conn.prepare(&format!(
-                    "SELECT {CALL_COLUMNS} FROM calls WHERE status = 'hangup'
+                    "SELECT {CALL_COLUMNS} FROM calls WHERE account_id = ?5 AND status = 'hangup'
                        AND (COALESCE(tm_hangup, tm_create), tm_create, id) < (?1, ?2, ?3)
                      ORDER BY {HISTORY_ORDER} LIMIT ?4"
                 ))?;
-                stmt.query_map(params![ended, created, cursor, limit], call_from_row)?
-                    .collect::<Result<Vec<_>, _>>()?
+                stmt.query_map(
+                    params![ended, created, cursor, limit, account],
+                    call_from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()?
             }
         };
         Ok(calls)
     }
 
-    /// The ids of the legs `master` dialled (its chained calls), oldest first.
-    pub fn chained_call_ids(&self, master: &str) -> Result<Vec<String>, StoreError> {
+    /// The ids of `account`'s legs that `master` dialled (its chained calls), oldest first.
+    pub fn chained_call_ids(&self, account: &str, master: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT id FROM calls WHERE master_call_id = ?1 ORDER BY tm_create, id")?;
+        let mut stmt = conn.prepare(
+            "SELECT id FROM calls WHERE master_call_id = ?1 AND account_id = ?2
+             ORDER BY tm_create, id",
+        )?;
         let ids = stmt
-            .query_map([master], |row| row.get(0))?
+            .query_map([master, account], |row| row.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
         Ok(ids)
     }

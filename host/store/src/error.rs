@@ -1,7 +1,7 @@
 //! The store's error type: one enum that callers can match on for NotFound, Conflict and
 //! Invalid (the user's fault) versus everything else (the host's fault).
 //!
-//! Invariant: `NotFound`, `Conflict` and `Invalid` messages are safe to show to an API client;
+//! Invariant: `NotFound`, `Conflict`, `Invalid` and `QuotaExceeded` messages are safe to show to an API client;
 //! the other variants may carry paths and SQL details and are for the log.
 
 use std::path::PathBuf;
@@ -29,6 +29,17 @@ pub enum StoreError {
         /// The field or argument at fault, such as `name` or `number`.
         field: &'static str,
         /// What a valid value looks like.
+        message: String,
+    },
+    /// An account quota or an app's key-value limit would be exceeded; the message names
+    /// the quota and its value.
+    #[error("{message}")]
+    QuotaExceeded {
+        /// The quota's name, such as `max_apps`, `max_storage_bytes` or `kv_max_bytes`.
+        quota: &'static str,
+        /// Its value.
+        limit: u64,
+        /// What was refused and why, for the client.
         message: String,
     },
     /// Stored data does not read back as it was written (bad checksum, bad timestamp, ...).

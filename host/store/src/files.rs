@@ -1,38 +1,44 @@
 //! Uploaded audio files: metadata rows plus one blob per file under `files/`.
 //!
-//! Invariant: the blob is renamed into place before its row commits, so `file_exists`
-//! (the per-`play` check) being true means the bytes are there.
+//! Invariants: the blob is renamed into place before its row commits, so `file_exists`
+//! (the per-`play` check) being true means the bytes are there; another account's file
+//! is treated exactly like a missing one, except by [`Store::file_bytes`], which the
+//! server's player calls by id alone.
 
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::blob::{self, TempBlob};
 use crate::model::{FILE_PREFIX, is_id, new_id, validate_content_type, validate_file_name};
-use crate::{FILES_DIR, FileMeta, Store, StoreError, time};
+use crate::{FILES_DIR, FileMeta, Store, StoreError, accounts, time};
 
-const FILE_COLUMNS: &str = "id, name, content_type, size, sha256, meta, created_at";
+const FILE_COLUMNS: &str = "id, account_id, name, content_type, size, sha256, meta, created_at";
 
 fn file_from_row(row: &Row<'_>) -> rusqlite::Result<FileMeta> {
-    let meta: String = row.get(5)?;
+    let meta: String = row.get(6)?;
     let meta = serde_json::from_str(&meta).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
     })?;
     Ok(FileMeta {
         id: row.get(0)?,
-        name: row.get(1)?,
-        content_type: row.get(2)?,
-        size: row.get(3)?,
-        sha256: row.get(4)?,
+        account_id: row.get(1)?,
+        name: row.get(2)?,
+        content_type: row.get(3)?,
+        size: row.get(4)?,
+        sha256: row.get(5)?,
         meta,
-        created_at: time::get(row, 6)?,
+        created_at: time::get(row, 7)?,
     })
 }
 
 impl Store {
-    /// Stores an audio file the caller has already validated and returns its metadata.
+    /// Stores an audio file the caller has already validated for `account` and returns
+    /// its metadata; `QuotaExceeded` (`max_storage_bytes`) when it would take the account
+    /// past its storage quota.
     ///
     /// `meta` is what decoding learnt about it (format, rate, channels, duration_ms, ...).
     pub fn add_file(
         &self,
+        account: &str,
         name: Option<String>,
         content_type: &str,
         bytes: &[u8],
@@ -46,6 +52,7 @@ impl Store {
             serde_json::to_string(&meta).map_err(|e| StoreError::invalid("meta", e.to_string()))?;
         let file = FileMeta {
             id: new_id(FILE_PREFIX),
+            account_id: account.to_owned(),
             name,
             content_type: content_type.to_owned(),
             size: bytes.len() as u64,
@@ -53,14 +60,17 @@ impl Store {
             created_at: time::now(),
             meta,
         };
+        accounts::check_storage(&self.conn(), account, file.size)?;
         let temp = TempBlob::write(&self.dir.join(FILES_DIR), bytes)?;
         let conn = self.conn();
+        // Checked again under the lock the insert holds, so racing uploads cannot both pass.
+        accounts::check_storage(&conn, account, file.size)?;
         temp.persist(&self.file_path(&file.id))?;
         conn.execute(
-            "INSERT INTO files (id, name, content_type, size, sha256, meta, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &format!("INSERT INTO files ({FILE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![
                 file.id,
+                file.account_id,
                 file.name,
                 file.content_type,
                 file.size,
@@ -73,48 +83,60 @@ impl Store {
         Ok(file)
     }
 
-    /// One file's metadata; `None` when there is no such file.
-    pub fn file(&self, file_id: &str) -> Result<Option<FileMeta>, StoreError> {
+    /// One of `account`'s files; `None` when it has no such file.
+    pub fn file(&self, account: &str, file_id: &str) -> Result<Option<FileMeta>, StoreError> {
         if !is_id(FILE_PREFIX, file_id) {
             return Ok(None);
         }
         Ok(self
             .conn()
             .query_row(
-                &format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1"),
-                [file_id],
+                &format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1 AND account_id = ?2"),
+                [file_id, account],
                 file_from_row,
             )
             .optional()?)
     }
 
-    /// All files, oldest first.
-    pub fn list_files(&self) -> Result<Vec<FileMeta>, StoreError> {
+    /// `account`'s files, oldest first.
+    pub fn list_files(&self, account: &str) -> Result<Vec<FileMeta>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {FILE_COLUMNS} FROM files ORDER BY created_at, id"
+            "SELECT {FILE_COLUMNS} FROM files WHERE account_id = ?1 ORDER BY created_at, id"
         ))?;
         let files = stmt
-            .query_map([], file_from_row)?
+            .query_map([account], file_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(files)
     }
 
-    /// True when a file with this id exists; cheap enough to call on every `play`.
-    pub fn file_exists(&self, file_id: &str) -> Result<bool, StoreError> {
+    /// True when `account` has a file with this id; cheap enough to call on every `play`.
+    pub fn file_exists(&self, account: &str, file_id: &str) -> Result<bool, StoreError> {
         if !is_id(FILE_PREFIX, file_id) {
             return Ok(false);
         }
         Ok(self
             .conn()
-            .query_row("SELECT 1 FROM files WHERE id = ?1", [file_id], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM files WHERE id = ?1 AND account_id = ?2",
+                [file_id, account],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }
 
-    /// A file's bytes; `NotFound` when there is no such file.
+    /// A file's bytes by id alone; `NotFound` when there is no such file. Unscoped: the
+    /// player calls it after `file_exists` checked the call's account; the API checks
+    /// the account with [`Store::file`] first.
     pub fn file_bytes(&self, file_id: &str) -> Result<Vec<u8>, StoreError> {
-        if !self.file_exists(file_id)? {
+        let exists = is_id(FILE_PREFIX, file_id)
+            && self
+                .conn()
+                .query_row("SELECT 1 FROM files WHERE id = ?1", [file_id], |_| Ok(()))
+                .optional()?
+                .is_some();
+        if !exists {
             return Err(StoreError::NotFound(format!("file {file_id}")));
         }
         let path = self.file_path(file_id);

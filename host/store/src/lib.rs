@@ -1,4 +1,5 @@
-//! pbx-store: the pbx's persistent state (apps, versions, numbers, audio files, call and
+//! pbx-store: the pbx's persistent state (accounts and API keys, apps, versions, app settings,
+//! configuration and key-value state, numbers, audio files, call and
 //! conference history, trunks, SIP users, recordings) in one SQLite database plus blob
 //! files, all under one data directory.
 //!
@@ -14,25 +15,35 @@
 //!   overwritten or ignored).
 //! - Ids are checked for shape before they are used, so no input reaches a file path.
 //! - Versions are immutable once stored; the active version always names a stored version.
+//! - Every resource row belongs to one account; a method that takes `account` treats
+//!   another account's row exactly like a missing one. The few unscoped methods are the
+//!   server's (routing, the registrar, loading code, playback, the recorder, key-value
+//!   state and settings of a running app) and say so in their docs.
 
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, reason = "tests unwrap known-good values")
 )]
 
+mod accounts;
 mod apps;
 mod blob;
 mod calls;
 mod conferences;
 mod error;
+mod events;
 mod files;
+mod kv;
 mod model;
 mod recordings;
 mod schema;
+mod settings;
 mod sip_users;
 mod time;
 mod trunks;
+mod webhooks;
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -40,8 +51,14 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use accounts::{
+    ACCOUNT_PREFIX, API_KEY_ID_PREFIX, API_KEY_PREFIX, Account, ApiKeyMeta, Quotas, QuotasPatch,
+    Usage, validate_account_name,
+};
 pub use conferences::ConferenceRecord;
 pub use error::StoreError;
+pub use events::{EventFilter, EventRecord, EventType, MAX_EVENTS_PAGE, NewEvent};
+pub use kv::{KvEntry, MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES};
 pub use model::{
     APP_PREFIX, App, CONFERENCE_PREFIX, CallRecord, CallStatus, Direction, FILE_PREFIX, FileMeta,
     HangupBy, HangupReason, NumberRoute, RECORDING_PREFIX, RecordingStatus, RecordingTarget, Route,
@@ -51,11 +68,24 @@ pub use model::{
 pub use recordings::{
     MAX_RECORDING_METADATA, NewRecording, RecordedFile, Recording, RecordingFile, RecordingFilter,
 };
+pub use settings::{
+    AppSettings, AppSettingsPatch, ConfigEntry, ConfigValue, DEFAULT_HTTP_MAX_RESPONSE_BYTES,
+    DEFAULT_HTTP_TIMEOUT_MS, DEFAULT_KV_MAX_BYTES,
+};
 pub use sip_users::{
     DEFAULT_REALM, MAX_SIP_PASSWORD_CHARS, MIN_SIP_PASSWORD_CHARS, SipUser, digest_ha1,
     validate_sip_password,
 };
 pub use trunks::{DEFAULT_TRUNK_PRIORITY, MAX_TRUNK_PRIORITY, NewTrunk, Trunk, TrunkPatch};
+pub use webhooks::{
+    ALL_EVENT_TYPES, DELIVERY_PREFIX, Delivery, DeliveryFilter, DeliveryStatus, DeliveryUpdate,
+    MAX_DELIVERIES_PAGE, MAX_WEBHOOK_URL, MAX_WEBHOOKS_PER_ACCOUNT, NewWebhook, WEBHOOK_PREFIX,
+    WEBHOOK_SECRET_PREFIX, Webhook, WebhookPatch, normalise_event_types, validate_webhook_url,
+};
+
+/// The account that owns everything created by the admin token without `Pbx-Account`,
+/// and every row that existed before accounts did (migration 3).
+pub const DEFAULT_ACCOUNT_ID: &str = "acc_0000000000000000";
 
 /// Name of the database file inside the data directory.
 const DB_FILE: &str = "pbx.sqlite3";
@@ -75,6 +105,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Store {
     conn: Mutex<Connection>,
     dir: PathBuf,
+    /// When each API key's `last_used_at` was last written (key id → account, time);
+    /// lock it after `conn`, never before.
+    key_touches: Mutex<HashMap<String, (String, chrono::DateTime<chrono::Utc>)>>,
 }
 
 impl Store {
@@ -127,6 +160,7 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             dir,
+            key_touches: Mutex::new(HashMap::new()),
         })
     }
 

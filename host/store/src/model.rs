@@ -17,7 +17,9 @@ use crate::StoreError;
 pub struct App {
     /// `app_` plus 16 hex digits.
     pub id: String,
-    /// Unique, `[A-Za-z0-9._-]{1,64}`.
+    /// The account that owns it.
+    pub account_id: String,
+    /// Unique within its account, `[A-Za-z0-9._-]{1,64}`.
     pub name: String,
     /// When the app was created.
     pub created_at: DateTime<Utc>,
@@ -43,10 +45,12 @@ pub struct Version {
 /// A number bound to an app, as listed by the admin API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumberRoute {
-    /// The dialled number (the Request-URI user part).
+    /// The dialled number (the Request-URI user part); unique across the server.
     pub number: String,
     /// The app that answers it.
     pub app_id: String,
+    /// The account that owns the number (and the app).
+    pub account_id: String,
     /// When the binding was last set.
     pub updated_at: DateTime<Utc>,
 }
@@ -56,6 +60,8 @@ pub struct NumberRoute {
 pub struct Route {
     /// The app bound to the number.
     pub app_id: String,
+    /// The account that owns the app: the call belongs to it.
+    pub account_id: String,
     /// Its deployed version.
     pub version: u32,
 }
@@ -65,6 +71,8 @@ pub struct Route {
 pub struct FileMeta {
     /// `file_` plus 16 hex digits; what apps pass to `play`.
     pub id: String,
+    /// The account that owns it.
+    pub account_id: String,
     /// An optional display name given at upload.
     pub name: Option<String>,
     /// The content type it was uploaded with.
@@ -146,6 +154,9 @@ pub enum HangupReason {
 pub struct CallRecord {
     /// The host's call id (the WIT `call-id`).
     pub id: String,
+    /// The account the call belongs to (its app's account).
+    #[serde(default = "default_account")]
+    pub account_id: String,
     /// The app that handled the call, when one was routed.
     pub app_id: Option<String>,
     /// The app version that handled it.
@@ -176,6 +187,11 @@ pub struct CallRecord {
     /// hangs up, its chained legs hang up. `None` for a session's first call.
     #[serde(default)]
     pub master_call_id: Option<String>,
+}
+
+/// The account of records written before accounts existed.
+fn default_account() -> String {
+    crate::DEFAULT_ACCOUNT_ID.to_owned()
 }
 
 /// What a recording captures (the WIT `record-target`).

@@ -5,7 +5,9 @@
 //! the files, and each row's size is the file's size on disk at that moment; a recording
 //! row is only deleted when it is not `recording`, row first and files after (an orphan
 //! file is harmless, a row naming a missing file is not); recording ids are checked for
-//! shape before they reach a path.
+//! shape before they reach a path. The API's reads and deletes are scoped by account
+//! (another account's recording is treated exactly like a missing one); the recorder's
+//! writes (`recording_path`, `finish_recording`, `fail_recording`) go by id alone.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -22,7 +24,7 @@ use crate::{RECORDINGS_DIR, RecordingStatus, RecordingTarget, Store, StoreError,
 pub const MAX_RECORDING_METADATA: usize = 32;
 
 const RECORDING_COLUMNS: &str = "id, app_id, call_id, conference_id, target, per_participant, \
-     stereo, metadata, status, started_at, ended_at, duration_ms";
+     stereo, metadata, status, started_at, ended_at, duration_ms, account_id";
 
 /// What [`Store::start_recording`] needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct NewRecording {
     /// The id to use: the one the app's `start` import already returned (`rec_` + 16 hex);
     /// none makes a new one.
     pub id: Option<String>,
+    /// The account it belongs to (its app's account).
+    pub account_id: String,
     /// The app whose session started it.
     pub app_id: String,
     /// The leg recorded, or the leg whose bridge is recorded.
@@ -76,6 +80,8 @@ pub struct RecordedFile {
 pub struct Recording {
     /// `rec_` plus 16 hex digits.
     pub id: String,
+    /// The account it belongs to.
+    pub account_id: String,
     /// The app whose session started it.
     pub app_id: String,
     /// The leg recorded (or whose bridge is recorded).
@@ -133,6 +139,7 @@ fn recording_from_row(row: &Row<'_>) -> rusqlite::Result<Recording> {
         started_at: time::get(row, 9)?,
         ended_at: time::get_opt(row, 10)?,
         duration_ms: row.get(11)?,
+        account_id: row.get(12)?,
         files: Vec::new(),
     })
 }
@@ -159,15 +166,23 @@ fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Loads a recording with its files on a locked connection.
-fn load_recording(conn: &Connection, id: &str) -> Result<Option<Recording>, StoreError> {
+/// Loads a recording with its files on a locked connection; with `account`, only that
+/// account's.
+fn load_recording(
+    conn: &Connection,
+    account: Option<&str>,
+    id: &str,
+) -> Result<Option<Recording>, StoreError> {
     if !is_id(RECORDING_PREFIX, id) {
         return Ok(None);
     }
     let recording = conn
         .query_row(
-            &format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE id = ?1"),
-            [id],
+            &format!(
+                "SELECT {RECORDING_COLUMNS} FROM recordings
+                 WHERE id = ?1 AND (?2 IS NULL OR account_id = ?2)"
+            ),
+            params![id, account],
             recording_from_row,
         )
         .optional()?;
@@ -212,6 +227,7 @@ impl Store {
         };
         let recording = Recording {
             id,
+            account_id: new.account_id,
             app_id: new.app_id,
             call_id: new.call_id,
             conference_id: new.conference_id,
@@ -228,7 +244,7 @@ impl Store {
         self.conn().execute(
             &format!(
                 "INSERT INTO recordings ({RECORDING_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, NULL)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, NULL, ?11)"
             ),
             params![
                 recording.id,
@@ -241,6 +257,7 @@ impl Store {
                 metadata,
                 recording.status.as_str(),
                 time::to_sql(&recording.started_at),
+                recording.account_id,
             ],
         )?;
         tracing::info!(recording_id = %recording.id, target = %recording.target, "recording started");
@@ -279,7 +296,7 @@ impl Store {
             sized.push((file, path, size));
         }
         let mut conn = self.conn();
-        let current = load_recording(&conn, id)?.ok_or_else(|| recording_not_found(id))?;
+        let current = load_recording(&conn, None, id)?.ok_or_else(|| recording_not_found(id))?;
         if current.status != RecordingStatus::Recording {
             return Err(StoreError::Conflict(format!(
                 "recording {id} is already {}",
@@ -304,7 +321,7 @@ impl Store {
             params![id, time::to_sql(&time::now()), duration_ms],
         )?;
         tx.commit()?;
-        let recording = load_recording(&conn, id)?.ok_or_else(|| recording_not_found(id))?;
+        let recording = load_recording(&conn, None, id)?.ok_or_else(|| recording_not_found(id))?;
         tracing::info!(
             recording_id = id,
             duration_ms,
@@ -318,7 +335,7 @@ impl Store {
     /// when it is not `recording` any more.
     pub fn fail_recording(&self, id: &str) -> Result<(), StoreError> {
         let conn = self.conn();
-        let current = load_recording(&conn, id)?.ok_or_else(|| recording_not_found(id))?;
+        let current = load_recording(&conn, None, id)?.ok_or_else(|| recording_not_found(id))?;
         if current.status != RecordingStatus::Recording {
             return Err(StoreError::Conflict(format!(
                 "recording {id} is already {}",
@@ -335,23 +352,29 @@ impl Store {
         Ok(())
     }
 
-    /// One recording with its files; `None` when there is none (including a malformed id).
-    pub fn recording(&self, id: &str) -> Result<Option<Recording>, StoreError> {
-        load_recording(&self.conn(), id)
+    /// One of `account`'s recordings with its files; `None` when there is none
+    /// (including a malformed id).
+    pub fn recording(&self, account: &str, id: &str) -> Result<Option<Recording>, StoreError> {
+        load_recording(&self.conn(), Some(account), id)
     }
 
-    /// Recordings matching `filter`, newest first, each with its files.
-    pub fn list_recordings(&self, filter: &RecordingFilter) -> Result<Vec<Recording>, StoreError> {
+    /// `account`'s recordings matching `filter`, newest first, each with its files.
+    pub fn list_recordings(
+        &self,
+        account: &str,
+        filter: &RecordingFilter,
+    ) -> Result<Vec<Recording>, StoreError> {
         let limit = i64::try_from(filter.limit.unwrap_or(1000)).unwrap_or(i64::MAX);
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {RECORDING_COLUMNS} FROM recordings
-             WHERE (?1 IS NULL OR call_id = ?1) AND (?2 IS NULL OR conference_id = ?2)
+             WHERE account_id = ?4
+               AND (?1 IS NULL OR call_id = ?1) AND (?2 IS NULL OR conference_id = ?2)
              ORDER BY started_at DESC, id DESC LIMIT ?3"
         ))?;
         let recordings = stmt
             .query_map(
-                params![filter.call_id, filter.conference_id, limit],
+                params![filter.call_id, filter.conference_id, limit, account],
                 recording_from_row,
             )?
             .collect::<Result<Vec<_>, _>>()?;
@@ -362,14 +385,15 @@ impl Store {
             .collect()
     }
 
-    /// The path of file `index` of a ready recording and what is known about it; `None`
-    /// when the recording or the file does not exist.
+    /// The path of file `index` of one of `account`'s ready recordings and what is known
+    /// about it; `None` when the recording or the file does not exist.
     pub fn recording_file(
         &self,
+        account: &str,
         id: &str,
         index: u32,
     ) -> Result<Option<(RecordingFile, PathBuf)>, StoreError> {
-        let Some(recording) = self.recording(id)? else {
+        let Some(recording) = self.recording(account, id)? else {
             return Ok(None);
         };
         let Some(file) = recording.files.into_iter().find(|f| f.index == index) else {
@@ -379,11 +403,12 @@ impl Store {
         Ok(Some((file, path)))
     }
 
-    /// Deletes a finished or failed recording and its files; `Conflict` while it is
-    /// still recording, `NotFound` when there is none.
-    pub fn delete_recording(&self, id: &str) -> Result<(), StoreError> {
+    /// Deletes one of `account`'s finished or failed recordings and its files; `Conflict`
+    /// while it is still recording, `NotFound` when there is none.
+    pub fn delete_recording(&self, account: &str, id: &str) -> Result<(), StoreError> {
         let conn = self.conn();
-        let current = load_recording(&conn, id)?.ok_or_else(|| recording_not_found(id))?;
+        let current =
+            load_recording(&conn, Some(account), id)?.ok_or_else(|| recording_not_found(id))?;
         if current.status == RecordingStatus::Recording {
             return Err(StoreError::Conflict(format!(
                 "recording {id} is still recording"

@@ -2,7 +2,10 @@
 //!
 //! Invariants: the password is never stored; only HA1 = H(username:realm:password) for MD5
 //! and for SHA-256 is, both computed with the realm stored next to them. HA1 is as good
-//! as the password for digest, so it is never serialized and `Debug` redacts it.
+//! as the password for digest, so it is never serialized and `Debug` redacts it. User
+//! names are unique across the server (REGISTER names no account), so creating one that
+//! another account holds is a `Conflict` that says only that it is taken; every other
+//! method but [`Store::sip_user_by_username`] (the registrar's) is scoped by account.
 
 use std::fmt;
 
@@ -22,13 +25,16 @@ pub const MIN_SIP_PASSWORD_CHARS: usize = 8;
 /// Longest accepted SIP password, in characters.
 pub const MAX_SIP_PASSWORD_CHARS: usize = 128;
 
-const USER_COLUMNS: &str = "id, username, display_name, realm, ha1_md5, ha1_sha256, created_at";
+const USER_COLUMNS: &str =
+    "id, username, display_name, realm, ha1_md5, ha1_sha256, created_at, account_id";
 
 /// A SIP user; the registrar checks digest responses against its HA1 values.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct SipUser {
     /// `usr_` plus 16 hex digits.
     pub id: String,
+    /// The account that owns it.
+    pub account_id: String,
     /// Unique, `[A-Za-z0-9._-]{1,64}`; the user part it registers and is dialled as.
     pub username: String,
     /// Shown in From when the user calls, if set.
@@ -49,6 +55,7 @@ impl fmt::Debug for SipUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SipUser")
             .field("id", &self.id)
+            .field("account_id", &self.account_id)
             .field("username", &self.username)
             .field("display_name", &self.display_name)
             .field("realm", &self.realm)
@@ -109,6 +116,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<SipUser> {
         ha1_md5: row.get(4)?,
         ha1_sha256: row.get(5)?,
         created_at: time::get(row, 6)?,
+        account_id: row.get(7)?,
     })
 }
 
@@ -116,24 +124,25 @@ fn user_not_found(id: &str) -> StoreError {
     StoreError::NotFound(format!("SIP user {id}"))
 }
 
-fn load_user(conn: &Connection, id: &str) -> Result<Option<SipUser>, StoreError> {
+fn load_user(conn: &Connection, account: &str, id: &str) -> Result<Option<SipUser>, StoreError> {
     if !is_id(SIP_USER_PREFIX, id) {
         return Ok(None);
     }
     Ok(conn
         .query_row(
-            &format!("SELECT {USER_COLUMNS} FROM sip_users WHERE id = ?1"),
-            [id],
+            &format!("SELECT {USER_COLUMNS} FROM sip_users WHERE id = ?1 AND account_id = ?2"),
+            [id, account],
             user_from_row,
         )
         .optional()?)
 }
 
 impl Store {
-    /// Creates a SIP user with HA1 values for `realm`; `Invalid` names the bad field,
-    /// `Conflict` a taken user name.
+    /// Creates a SIP user of `account` with HA1 values for `realm`; `Invalid` names the
+    /// bad field, `Conflict` a user name taken by any account.
     pub fn create_sip_user(
         &self,
+        account: &str,
         username: &str,
         password: &str,
         display_name: Option<&str>,
@@ -148,6 +157,7 @@ impl Store {
         let (ha1_md5, ha1_sha256) = digest_ha1(username, realm, password);
         let user = SipUser {
             id: new_id(SIP_USER_PREFIX),
+            account_id: account.to_owned(),
             username: username.to_owned(),
             display_name: display_name.map(str::to_owned),
             realm: realm.to_owned(),
@@ -156,21 +166,26 @@ impl Store {
             created_at: time::now(),
         };
         let conn = self.conn();
-        let taken = conn
+        let owner: Option<String> = conn
             .query_row(
-                "SELECT 1 FROM sip_users WHERE username = ?1",
+                "SELECT account_id FROM sip_users WHERE username = ?1",
                 [username],
-                |_| Ok(()),
+                |row| row.get(0),
             )
-            .optional()?
-            .is_some();
-        if taken {
-            return Err(StoreError::Conflict(format!(
-                "a SIP user named {username:?} already exists"
-            )));
+            .optional()?;
+        match owner {
+            Some(owner) if owner == account => {
+                return Err(StoreError::Conflict(format!(
+                    "a SIP user named {username:?} already exists"
+                )));
+            }
+            Some(_) => return Err(StoreError::Conflict("username is taken".into())),
+            None => {}
         }
         conn.execute(
-            &format!("INSERT INTO sip_users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            &format!(
+                "INSERT INTO sip_users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ),
             params![
                 user.id,
                 user.username,
@@ -179,30 +194,34 @@ impl Store {
                 user.ha1_md5,
                 user.ha1_sha256,
                 time::to_sql(&user.created_at),
+                user.account_id,
             ],
         )?;
         tracing::info!(user_id = %user.id, "SIP user created");
         Ok(user)
     }
 
-    /// All SIP users, ordered by user name.
-    pub fn list_sip_users(&self) -> Result<Vec<SipUser>, StoreError> {
+    /// `account`'s SIP users, ordered by user name.
+    pub fn list_sip_users(&self, account: &str) -> Result<Vec<SipUser>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {USER_COLUMNS} FROM sip_users ORDER BY username"
+            "SELECT {USER_COLUMNS} FROM sip_users WHERE account_id = ?1 ORDER BY username"
         ))?;
         let users = stmt
-            .query_map([], user_from_row)?
+            .query_map([account], user_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(users)
     }
 
-    /// One SIP user by id; `None` when there is none (including a malformed id).
-    pub fn sip_user(&self, id: &str) -> Result<Option<SipUser>, StoreError> {
-        load_user(&self.conn(), id)
+    /// One of `account`'s SIP users by id; `None` when there is none (including a
+    /// malformed id).
+    pub fn sip_user(&self, account: &str, id: &str) -> Result<Option<SipUser>, StoreError> {
+        load_user(&self.conn(), account, id)
     }
 
-    /// One SIP user by user name (what REGISTER and the `user` endpoint name).
+    /// One SIP user by user name (what REGISTER and the `user` endpoint name), whatever
+    /// its account. Unscoped: the registrar knows no account; callers that act for one
+    /// compare [`SipUser::account_id`].
     pub fn sip_user_by_username(&self, username: &str) -> Result<Option<SipUser>, StoreError> {
         Ok(self
             .conn()
@@ -217,6 +236,7 @@ impl Store {
     /// Replaces a user's password (and realm, which the HA1 values depend on).
     pub fn set_sip_user_password(
         &self,
+        account: &str,
         id: &str,
         password: &str,
         realm: &str,
@@ -224,7 +244,7 @@ impl Store {
         validate_sip_password(password)?;
         validate_realm(realm)?;
         let conn = self.conn();
-        let mut user = load_user(&conn, id)?.ok_or_else(|| user_not_found(id))?;
+        let mut user = load_user(&conn, account, id)?.ok_or_else(|| user_not_found(id))?;
         let (ha1_md5, ha1_sha256) = digest_ha1(&user.username, realm, password);
         conn.execute(
             "UPDATE sip_users SET realm = ?2, ha1_md5 = ?3, ha1_sha256 = ?4 WHERE id = ?1",
@@ -237,10 +257,10 @@ impl Store {
         Ok(user)
     }
 
-    /// Removes a SIP user; `NotFound` when there is none.
-    pub fn delete_sip_user(&self, id: &str) -> Result<SipUser, StoreError> {
+    /// Removes one of `account`'s SIP users; `NotFound` when there is none.
+    pub fn delete_sip_user(&self, account: &str, id: &str) -> Result<SipUser, StoreError> {
         let conn = self.conn();
-        let user = load_user(&conn, id)?.ok_or_else(|| user_not_found(id))?;
+        let user = load_user(&conn, account, id)?.ok_or_else(|| user_not_found(id))?;
         conn.execute("DELETE FROM sip_users WHERE id = ?1", [id])?;
         tracing::info!(user_id = id, "SIP user deleted");
         Ok(user)

@@ -2,7 +2,9 @@
 //!
 //! Invariants: every stored trunk passed the checks below (name like an app name, a SIP
 //! URI proxy with a host, priority 0..=1000); the password is kept only to answer the
-//! trunk's digest challenges: it is never serialized and `Debug` redacts it.
+//! trunk's digest challenges: it is never serialized and `Debug` redacts it. Trunks
+//! belong to an account: names are unique per account, every method is scoped by
+//! account, and another account's trunk is treated exactly like a missing one.
 
 use std::fmt;
 
@@ -19,14 +21,16 @@ pub const MAX_TRUNK_PRIORITY: u32 = 1000;
 pub const DEFAULT_TRUNK_PRIORITY: u32 = 100;
 
 const TRUNK_COLUMNS: &str = "id, name, proxy, username, password, caller_id, number_prefix, \
-     strip_plus, priority, enabled, created_at";
+     strip_plus, priority, enabled, created_at, account_id";
 
 /// A configured SIP trunk; the dialler reads these through [`Store::trunks_for_dial`].
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Trunk {
     /// `trk_` plus 16 hex digits.
     pub id: String,
-    /// Unique, like an app name; what an app's `phone-number.trunk` names.
+    /// The account that owns it.
+    pub account_id: String,
+    /// Unique in its account, like an app name; what an app's `phone-number.trunk` names.
     pub name: String,
     /// The outbound proxy or gateway, e.g. `sip:gw.example.com:5060;transport=tcp`.
     pub proxy: String,
@@ -53,6 +57,7 @@ impl fmt::Debug for Trunk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Trunk")
             .field("id", &self.id)
+            .field("account_id", &self.account_id)
             .field("name", &self.name)
             .field("proxy", &self.proxy)
             .field("username", &self.username)
@@ -177,6 +182,7 @@ fn trunk_from_row(row: &Row<'_>) -> rusqlite::Result<Trunk> {
         priority: row.get(8)?,
         enabled: row.get(9)?,
         created_at: time::get(row, 10)?,
+        account_id: row.get(11)?,
     })
 }
 
@@ -242,25 +248,30 @@ fn trunk_not_found(id: &str) -> StoreError {
     StoreError::NotFound(format!("trunk {id}"))
 }
 
-fn load_trunk(conn: &Connection, id: &str) -> Result<Option<Trunk>, StoreError> {
+fn load_trunk(conn: &Connection, account: &str, id: &str) -> Result<Option<Trunk>, StoreError> {
     if !is_id(TRUNK_PREFIX, id) {
         return Ok(None);
     }
     Ok(conn
         .query_row(
-            &format!("SELECT {TRUNK_COLUMNS} FROM trunks WHERE id = ?1"),
-            [id],
+            &format!("SELECT {TRUNK_COLUMNS} FROM trunks WHERE id = ?1 AND account_id = ?2"),
+            [id, account],
             trunk_from_row,
         )
         .optional()?)
 }
 
-/// `Conflict` when another trunk than `id` already has `name`.
-fn check_name_free(conn: &Connection, name: &str, id: &str) -> Result<(), StoreError> {
+/// `Conflict` when another trunk of `account` than `id` already has `name`.
+fn check_name_free(
+    conn: &Connection,
+    account: &str,
+    name: &str,
+    id: &str,
+) -> Result<(), StoreError> {
     let taken = conn
         .query_row(
-            "SELECT 1 FROM trunks WHERE name = ?1 AND id <> ?2",
-            [name, id],
+            "SELECT 1 FROM trunks WHERE account_id = ?1 AND name = ?2 AND id <> ?3",
+            [account, name, id],
             |_| Ok(()),
         )
         .optional()?
@@ -274,10 +285,12 @@ fn check_name_free(conn: &Connection, name: &str, id: &str) -> Result<(), StoreE
 }
 
 impl Store {
-    /// Creates a trunk; `Invalid` names the bad field, `Conflict` a taken name.
-    pub fn create_trunk(&self, new: NewTrunk) -> Result<Trunk, StoreError> {
+    /// Creates a trunk for `account`; `Invalid` names the bad field, `Conflict` a name
+    /// the account already uses.
+    pub fn create_trunk(&self, account: &str, new: NewTrunk) -> Result<Trunk, StoreError> {
         let trunk = Trunk {
             id: new_id(TRUNK_PREFIX),
+            account_id: account.to_owned(),
             name: new.name,
             proxy: new.proxy,
             username: new.username,
@@ -291,11 +304,11 @@ impl Store {
         };
         validate(&trunk)?;
         let conn = self.conn();
-        check_name_free(&conn, &trunk.name, &trunk.id)?;
+        check_name_free(&conn, account, &trunk.name, &trunk.id)?;
         conn.execute(
             &format!(
                 "INSERT INTO trunks ({TRUNK_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ),
             params![
                 trunk.id,
@@ -309,36 +322,38 @@ impl Store {
                 trunk.priority,
                 trunk.enabled,
                 time::to_sql(&trunk.created_at),
+                trunk.account_id,
             ],
         )?;
         tracing::info!(trunk_id = %trunk.id, name = %trunk.name, "trunk created");
         Ok(trunk)
     }
 
-    /// All trunks in failover order (priority, then name).
-    pub fn list_trunks(&self) -> Result<Vec<Trunk>, StoreError> {
+    /// `account`'s trunks in failover order (priority, then name).
+    pub fn list_trunks(&self, account: &str) -> Result<Vec<Trunk>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {TRUNK_COLUMNS} FROM trunks ORDER BY priority, name"
+            "SELECT {TRUNK_COLUMNS} FROM trunks WHERE account_id = ?1 ORDER BY priority, name"
         ))?;
         let trunks = stmt
-            .query_map([], trunk_from_row)?
+            .query_map([account], trunk_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(trunks)
     }
 
-    /// One trunk by id; `None` when there is none (including a malformed id).
-    pub fn trunk(&self, id: &str) -> Result<Option<Trunk>, StoreError> {
-        load_trunk(&self.conn(), id)
+    /// One of `account`'s trunks by id; `None` when there is none (including a malformed
+    /// id).
+    pub fn trunk(&self, account: &str, id: &str) -> Result<Option<Trunk>, StoreError> {
+        load_trunk(&self.conn(), account, id)
     }
 
-    /// One trunk by name, enabled or not.
-    pub fn trunk_by_name(&self, name: &str) -> Result<Option<Trunk>, StoreError> {
+    /// One of `account`'s trunks by name, enabled or not.
+    pub fn trunk_by_name(&self, account: &str, name: &str) -> Result<Option<Trunk>, StoreError> {
         Ok(self
             .conn()
             .query_row(
-                &format!("SELECT {TRUNK_COLUMNS} FROM trunks WHERE name = ?1"),
-                [name],
+                &format!("SELECT {TRUNK_COLUMNS} FROM trunks WHERE account_id = ?1 AND name = ?2"),
+                [account, name],
                 trunk_from_row,
             )
             .optional()?)
@@ -346,9 +361,14 @@ impl Store {
 
     /// Applies a partial update and returns the trunk as stored; `NotFound`, `Invalid`
     /// or `Conflict` (name taken) leave it unchanged.
-    pub fn update_trunk(&self, id: &str, patch: TrunkPatch) -> Result<Trunk, StoreError> {
+    pub fn update_trunk(
+        &self,
+        account: &str,
+        id: &str,
+        patch: TrunkPatch,
+    ) -> Result<Trunk, StoreError> {
         let conn = self.conn();
-        let mut trunk = load_trunk(&conn, id)?.ok_or_else(|| trunk_not_found(id))?;
+        let mut trunk = load_trunk(&conn, account, id)?.ok_or_else(|| trunk_not_found(id))?;
         let TrunkPatch {
             name,
             proxy,
@@ -388,7 +408,7 @@ impl Store {
             trunk.enabled = v;
         }
         validate(&trunk)?;
-        check_name_free(&conn, &trunk.name, &trunk.id)?;
+        check_name_free(&conn, account, &trunk.name, &trunk.id)?;
         conn.execute(
             "UPDATE trunks SET name = ?2, proxy = ?3, username = ?4, password = ?5,
                 caller_id = ?6, number_prefix = ?7, strip_plus = ?8, priority = ?9, enabled = ?10
@@ -410,14 +430,15 @@ impl Store {
         Ok(trunk)
     }
 
-    /// Removes a trunk; `NotFound` when there is none.
-    pub fn delete_trunk(&self, id: &str) -> Result<(), StoreError> {
+    /// Removes one of `account`'s trunks; `NotFound` when there is none.
+    pub fn delete_trunk(&self, account: &str, id: &str) -> Result<(), StoreError> {
         if !is_id(TRUNK_PREFIX, id) {
             return Err(trunk_not_found(id));
         }
-        let deleted = self
-            .conn()
-            .execute("DELETE FROM trunks WHERE id = ?1", [id])?;
+        let deleted = self.conn().execute(
+            "DELETE FROM trunks WHERE id = ?1 AND account_id = ?2",
+            [id, account],
+        )?;
         if deleted == 0 {
             return Err(trunk_not_found(id));
         }
@@ -425,17 +446,22 @@ impl Store {
         Ok(())
     }
 
-    /// The trunks a phone-number dial may use, in the order to try them: with a name, that
-    /// trunk alone if it is enabled; without, every enabled trunk by priority then name.
-    pub fn trunks_for_dial(&self, name: Option<&str>) -> Result<Vec<Trunk>, StoreError> {
+    /// The trunks a phone-number dial by `account`'s call may use, in the order to try
+    /// them: with a name, that trunk alone if it is enabled; without, every enabled trunk
+    /// of the account by priority then name.
+    pub fn trunks_for_dial(
+        &self,
+        account: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<Trunk>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {TRUNK_COLUMNS} FROM trunks
-             WHERE enabled AND (?1 IS NULL OR name = ?1)
+             WHERE account_id = ?2 AND enabled AND (?1 IS NULL OR name = ?1)
              ORDER BY priority, name"
         ))?;
         let trunks = stmt
-            .query_map([name], trunk_from_row)?
+            .query_map(params![name, account], trunk_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(trunks)
     }

@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap known-good values")]
 
+/// The account every resource of these tests belongs to.
+const A: &str = pbx_store::DEFAULT_ACCOUNT_ID;
+
 use std::collections::BTreeMap;
 use std::fs;
 
@@ -33,7 +36,7 @@ fn trunks_create_validate_and_order() {
     a.username = Some("acct".into());
     a.password = Some("s3cret".into());
     a.priority = 20;
-    let a = store.create_trunk(a).unwrap();
+    let a = store.create_trunk(A, a).unwrap();
     assert!(is_id("trk_", &a.id), "{}", a.id);
     assert_eq!(a.password.as_deref(), Some("s3cret"));
     let json = serde_json::to_value(&a).unwrap();
@@ -44,38 +47,43 @@ fn trunks_create_validate_and_order() {
     b.priority = 10;
     b.strip_plus = true;
     b.number_prefix = Some("00".into());
-    let b = store.create_trunk(b).unwrap();
+    let b = store.create_trunk(A, b).unwrap();
     let mut c = NewTrunk::new("disabled", "sip:10.0.0.1");
     c.enabled = false;
     c.priority = 0;
-    let c = store.create_trunk(c).unwrap();
+    let c = store.create_trunk(A, c).unwrap();
 
     let names: Vec<_> = store
-        .list_trunks()
+        .list_trunks(A)
         .unwrap()
         .into_iter()
         .map(|t| t.name)
         .collect();
     assert_eq!(names, ["disabled", "carrier-b", "carrier-a"]);
     let dial: Vec<_> = store
-        .trunks_for_dial(None)
+        .trunks_for_dial(A, None)
         .unwrap()
         .into_iter()
         .map(|t| t.id)
         .collect();
     assert_eq!(dial, [b.id.clone(), a.id.clone()]);
     assert_eq!(
-        store.trunks_for_dial(Some("carrier-a")).unwrap(),
+        store.trunks_for_dial(A, Some("carrier-a")).unwrap(),
         std::slice::from_ref(&a)
     );
-    assert!(store.trunks_for_dial(Some("disabled")).unwrap().is_empty());
-    assert!(store.trunks_for_dial(Some("nope")).unwrap().is_empty());
-    assert_eq!(store.trunk_by_name("disabled").unwrap(), Some(c));
+    assert!(
+        store
+            .trunks_for_dial(A, Some("disabled"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.trunks_for_dial(A, Some("nope")).unwrap().is_empty());
+    assert_eq!(store.trunk_by_name(A, "disabled").unwrap(), Some(c));
     assert_eq!(b.dial_string("+4930123"), "004930123");
     assert_eq!(a.dial_string("+4930123"), "+4930123");
 
     assert!(matches!(
-        store.create_trunk(NewTrunk::new("carrier-a", "sip:x.example")),
+        store.create_trunk(A, NewTrunk::new("carrier-a", "sip:x.example")),
         Err(StoreError::Conflict(_))
     ));
     for (trunk, field) in [
@@ -122,9 +130,12 @@ fn trunks_create_validate_and_order() {
             "password",
         ),
     ] {
-        assert_eq!(invalid_field(store.create_trunk(trunk).unwrap_err()), field);
+        assert_eq!(
+            invalid_field(store.create_trunk(A, trunk).unwrap_err()),
+            field
+        );
     }
-    assert_eq!(store.list_trunks().unwrap().len(), 3);
+    assert_eq!(store.list_trunks(A).unwrap().len(), 3);
 }
 
 #[test]
@@ -133,13 +144,14 @@ fn trunks_update_and_delete() {
     let mut new = NewTrunk::new("a", "sip:a.example");
     new.password = Some("pw".into());
     new.caller_id = Some("+4930".into());
-    let a = store.create_trunk(new).unwrap();
+    let a = store.create_trunk(A, new).unwrap();
     store
-        .create_trunk(NewTrunk::new("b", "sip:b.example"))
+        .create_trunk(A, NewTrunk::new("b", "sip:b.example"))
         .unwrap();
 
     let patched = store
         .update_trunk(
+            A,
             &a.id,
             TrunkPatch {
                 priority: Some(5),
@@ -153,14 +165,14 @@ fn trunks_update_and_delete() {
     assert_eq!(patched.caller_id, None);
     assert!(!patched.enabled);
     assert_eq!(patched.password.as_deref(), Some("pw"));
-    assert_eq!(store.trunk(&a.id).unwrap(), Some(patched.clone()));
+    assert_eq!(store.trunk(A, &a.id).unwrap(), Some(patched.clone()));
 
     let taken = TrunkPatch {
         name: Some("b".into()),
         ..TrunkPatch::default()
     };
     assert!(matches!(
-        store.update_trunk(&a.id, taken),
+        store.update_trunk(A, &a.id, taken),
         Err(StoreError::Conflict(_))
     ));
     let bad = TrunkPatch {
@@ -169,23 +181,23 @@ fn trunks_update_and_delete() {
         ..TrunkPatch::default()
     };
     assert_eq!(
-        invalid_field(store.update_trunk(&a.id, bad).unwrap_err()),
+        invalid_field(store.update_trunk(A, &a.id, bad).unwrap_err()),
         "proxy"
     );
-    assert_eq!(store.trunk(&a.id).unwrap(), Some(patched));
+    assert_eq!(store.trunk(A, &a.id).unwrap(), Some(patched));
     assert!(matches!(
-        store.update_trunk("trk_0000000000000000", TrunkPatch::default()),
+        store.update_trunk(A, "trk_0000000000000000", TrunkPatch::default()),
         Err(StoreError::NotFound(_))
     ));
 
-    store.delete_trunk(&a.id).unwrap();
-    assert_eq!(store.trunk(&a.id).unwrap(), None);
+    store.delete_trunk(A, &a.id).unwrap();
+    assert_eq!(store.trunk(A, &a.id).unwrap(), None);
     assert!(matches!(
-        store.delete_trunk(&a.id),
+        store.delete_trunk(A, &a.id),
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.delete_trunk("../x"),
+        store.delete_trunk(A, "../x"),
         Err(StoreError::NotFound(_))
     ));
 }
@@ -194,7 +206,7 @@ fn trunks_update_and_delete() {
 fn sip_users_hash_passwords_and_never_show_them() {
     let (_dir, store) = open();
     let alice = store
-        .create_sip_user("alice", "correct horse", Some("Alice A."), "pbx")
+        .create_sip_user(A, "alice", "correct horse", Some("Alice A."), "pbx")
         .unwrap();
     assert!(is_id("usr_", &alice.id));
     let (md5, sha) = digest_ha1("alice", "pbx", "correct horse");
@@ -210,7 +222,7 @@ fn sip_users_hash_passwords_and_never_show_them() {
     assert!(!format!("{alice:?}").contains(&md5));
 
     assert!(matches!(
-        store.create_sip_user("alice", "another password", None, "pbx"),
+        store.create_sip_user(A, "alice", "another password", None, "pbx"),
         Err(StoreError::Conflict(_))
     ));
     let bad = [
@@ -226,15 +238,17 @@ fn sip_users_hash_passwords_and_never_show_them() {
     ];
     for (user, pw, display, field) in bad {
         let realm = if field == "realm" { "" } else { "pbx" };
-        let err = store.create_sip_user(user, pw, display, realm).unwrap_err();
+        let err = store
+            .create_sip_user(A, user, pw, display, realm)
+            .unwrap_err();
         assert_eq!(invalid_field(err), field);
     }
 
     let bob = store
-        .create_sip_user("bob", "12345678", None, "pbx")
+        .create_sip_user(A, "bob", "12345678", None, "pbx")
         .unwrap();
     let list: Vec<_> = store
-        .list_sip_users()
+        .list_sip_users(A)
         .unwrap()
         .into_iter()
         .map(|u| u.username)
@@ -244,31 +258,31 @@ fn sip_users_hash_passwords_and_never_show_them() {
         store.sip_user_by_username("bob").unwrap(),
         Some(bob.clone())
     );
-    assert_eq!(store.sip_user(&bob.id).unwrap(), Some(bob.clone()));
+    assert_eq!(store.sip_user(A, &bob.id).unwrap(), Some(bob.clone()));
     assert_eq!(store.sip_user_by_username("carol").unwrap(), None);
 
     let changed = store
-        .set_sip_user_password(&bob.id, "new password", "example.com")
+        .set_sip_user_password(A, &bob.id, "new password", "example.com")
         .unwrap();
     assert_eq!(changed.realm, "example.com");
     assert_eq!(
         changed.ha1_md5,
         digest_ha1("bob", "example.com", "new password").0
     );
-    assert_eq!(store.sip_user(&bob.id).unwrap(), Some(changed));
+    assert_eq!(store.sip_user(A, &bob.id).unwrap(), Some(changed));
     assert_eq!(
         invalid_field(
             store
-                .set_sip_user_password(&bob.id, "short", "pbx")
+                .set_sip_user_password(A, &bob.id, "short", "pbx")
                 .unwrap_err()
         ),
         "password"
     );
 
-    store.delete_sip_user(&bob.id).unwrap();
-    assert_eq!(store.sip_user(&bob.id).unwrap(), None);
+    store.delete_sip_user(A, &bob.id).unwrap();
+    assert_eq!(store.sip_user(A, &bob.id).unwrap(), None);
     assert!(matches!(
-        store.delete_sip_user(&bob.id),
+        store.delete_sip_user(A, &bob.id),
         Err(StoreError::NotFound(_))
     ));
 }
@@ -281,6 +295,7 @@ fn conferences_round_trip() {
     let t0 = Utc.timestamp_opt(1_700_000_000, 5).unwrap();
     let mut conf = ConferenceRecord {
         id: id.clone(),
+        account_id: A.into(),
         app_id: Some("app_0123456789abcdef".into()),
         name: Some("standup".into()),
         created_at: t0,
@@ -289,18 +304,23 @@ fn conferences_round_trip() {
     store.upsert_conference(&conf).unwrap();
     conf.ended_at = Some(t0 + Duration::seconds(30));
     store.upsert_conference(&conf).unwrap();
-    assert_eq!(store.conference(&id).unwrap(), Some(conf.clone()));
+    assert_eq!(store.conference(A, &id).unwrap(), Some(conf.clone()));
     let later = ConferenceRecord {
         id: new_id(CONFERENCE_PREFIX),
+        account_id: A.into(),
         created_at: t0 + Duration::seconds(1),
         ..conf.clone()
     };
     store.upsert_conference(&later).unwrap();
-    assert_eq!(store.list_conferences(10).unwrap(), [later, conf.clone()]);
-    assert_eq!(store.list_conferences(1).unwrap().len(), 1);
-    assert_eq!(store.conference("cnf_nope").unwrap(), None);
+    assert_eq!(
+        store.list_conferences(A, 10).unwrap(),
+        [later, conf.clone()]
+    );
+    assert_eq!(store.list_conferences(A, 1).unwrap().len(), 1);
+    assert_eq!(store.conference(A, "cnf_nope").unwrap(), None);
     let bad = ConferenceRecord {
         id: "conf-1".into(),
+        account_id: A.into(),
         ..conf
     };
     assert_eq!(
@@ -312,6 +332,7 @@ fn conferences_round_trip() {
 fn new_recording(call_id: &str) -> NewRecording {
     NewRecording {
         id: None,
+        account_id: A.into(),
         app_id: "app_0123456789abcdef".into(),
         call_id: Some(call_id.into()),
         conference_id: None,
@@ -342,7 +363,7 @@ fn recordings_start_finish_list_and_delete() {
     );
     assert!(store.recording_path("../../x", 0).is_err());
     assert!(matches!(
-        store.delete_recording(&rec.id),
+        store.delete_recording(A, &rec.id),
         Err(StoreError::Conflict(_))
     ));
     // A file the recorder never wrote cannot be finished.
@@ -370,9 +391,9 @@ fn recordings_start_finish_list_and_delete() {
         store.finish_recording(&rec.id, 1, vec![]),
         Err(StoreError::Conflict(_))
     ));
-    let (file, file_path) = store.recording_file(&rec.id, 0).unwrap().unwrap();
+    let (file, file_path) = store.recording_file(A, &rec.id, 0).unwrap().unwrap();
     assert_eq!((file.size, file_path), (12, path.clone()));
-    assert!(store.recording_file(&rec.id, 1).unwrap().is_none());
+    assert!(store.recording_file(A, &rec.id, 1).unwrap().is_none());
 
     // Per-participant conference recording and a second leg.
     let conf = store
@@ -400,41 +421,49 @@ fn recordings_start_finish_list_and_delete() {
     store.finish_recording(&conf.id, 10, files).unwrap();
     let other = store.start_recording(new_recording("call-2")).unwrap();
 
-    let all = store.list_recordings(&RecordingFilter::default()).unwrap();
+    let all = store
+        .list_recordings(A, &RecordingFilter::default())
+        .unwrap();
     let ids: Vec<_> = all.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids, [other.id.clone(), conf.id.clone(), rec.id.clone()]);
     assert_eq!(all[1].files.len(), 2);
     let by_call = store
-        .list_recordings(&RecordingFilter {
-            call_id: Some("call-1".into()),
-            ..RecordingFilter::default()
-        })
+        .list_recordings(
+            A,
+            &RecordingFilter {
+                call_id: Some("call-1".into()),
+                ..RecordingFilter::default()
+            },
+        )
         .unwrap();
     assert_eq!(by_call, [ready]);
     let by_conf = store
-        .list_recordings(&RecordingFilter {
-            conference_id: Some("cnf_0123456789abcdef".into()),
-            ..RecordingFilter::default()
-        })
+        .list_recordings(
+            A,
+            &RecordingFilter {
+                conference_id: Some("cnf_0123456789abcdef".into()),
+                ..RecordingFilter::default()
+            },
+        )
         .unwrap();
     assert_eq!(by_conf.len(), 1);
     assert_eq!(by_conf[0].id, conf.id);
 
-    store.delete_recording(&rec.id).unwrap();
+    store.delete_recording(A, &rec.id).unwrap();
     assert!(!path.exists());
-    assert_eq!(store.recording(&rec.id).unwrap(), None);
+    assert_eq!(store.recording(A, &rec.id).unwrap(), None);
     assert!(matches!(
-        store.delete_recording(&rec.id),
+        store.delete_recording(A, &rec.id),
         Err(StoreError::NotFound(_))
     ));
 
     fs::write(store.recording_path(&other.id, 0).unwrap(), b"half").unwrap();
     store.fail_recording(&other.id).unwrap();
     assert!(!store.recording_path(&other.id, 0).unwrap().exists());
-    let failed = store.recording(&other.id).unwrap().unwrap();
+    let failed = store.recording(A, &other.id).unwrap().unwrap();
     assert_eq!(failed.status, RecordingStatus::Failed);
     assert!(failed.files.is_empty());
-    store.delete_recording(&other.id).unwrap();
+    store.delete_recording(A, &other.id).unwrap();
 }
 
 #[test]
@@ -465,6 +494,7 @@ fn recording_input_is_checked() {
 fn leg(id: &str, master: Option<&str>, secs: i64) -> CallRecord {
     CallRecord {
         id: id.into(),
+        account_id: A.into(),
         app_id: Some("app_0123456789abcdef".into()),
         app_version: Some(1),
         direction: if master.is_some() {
@@ -493,10 +523,15 @@ fn chained_calls_follow_their_master() {
     store.upsert_call(&leg("c2", Some("m"), 2)).unwrap();
     store.upsert_call(&leg("c1", Some("m"), 1)).unwrap();
     store.upsert_call(&leg("other", Some("x"), 1)).unwrap();
-    assert_eq!(store.chained_call_ids("m").unwrap(), ["c1", "c2"]);
-    assert!(store.chained_call_ids("c1").unwrap().is_empty());
+    assert_eq!(store.chained_call_ids(A, "m").unwrap(), ["c1", "c2"]);
+    assert!(store.chained_call_ids(A, "c1").unwrap().is_empty());
     assert_eq!(
-        store.call("c1").unwrap().unwrap().master_call_id.as_deref(),
+        store
+            .call(A, "c1")
+            .unwrap()
+            .unwrap()
+            .master_call_id
+            .as_deref(),
         Some("m")
     );
 }
@@ -511,6 +546,7 @@ fn restart_closes_conferences_and_fails_recordings() {
         store
             .upsert_conference(&ConferenceRecord {
                 id: conf_id.clone(),
+                account_id: A.into(),
                 app_id: None,
                 name: None,
                 created_at: Utc::now(),
@@ -521,27 +557,27 @@ fn restart_closes_conferences_and_fails_recordings() {
         fs::write(store.recording_path(&rec.id, 0).unwrap(), b"half").unwrap();
         rec_id = rec.id;
         trunk_id = store
-            .create_trunk(NewTrunk::new("t", "sip:t.example"))
+            .create_trunk(A, NewTrunk::new("t", "sip:t.example"))
             .unwrap()
             .id;
         user_id = store
-            .create_sip_user("alice", "password1", None, "pbx")
+            .create_sip_user(A, "alice", "password1", None, "pbx")
             .unwrap()
             .id;
     }
     let store = Store::open(dir.path()).unwrap();
-    assert!(store.trunk(&trunk_id).unwrap().is_some());
-    assert!(store.sip_user(&user_id).unwrap().is_some());
+    assert!(store.trunk(A, &trunk_id).unwrap().is_some());
+    assert!(store.sip_user(A, &user_id).unwrap().is_some());
     store.close_interrupted_calls(Utc::now()).unwrap();
     assert!(
         store
-            .conference(&conf_id)
+            .conference(A, &conf_id)
             .unwrap()
             .unwrap()
             .ended_at
             .is_some()
     );
-    let rec = store.recording(&rec_id).unwrap().unwrap();
+    let rec = store.recording(A, &rec_id).unwrap().unwrap();
     assert_eq!(rec.status, RecordingStatus::Failed);
     assert!(!store.recording_path(&rec_id, 0).unwrap().exists());
 }

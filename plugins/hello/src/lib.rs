@@ -127,4 +127,17 @@ mod tests {
         app.on_say_finished(call, &finished(4));
         assert_eq!(testing::take_requests(), ["hangup(leg-1)"]);
     }
+
+    /// The scenarios `pbx simulate` runs against the built component, run natively here.
+    #[test]
+    fn scenario_greets() {
+        let t = testing::simulate::<Hello>(include_str!("../scenarios/greets.sim"));
+        assert!(t.passed(), "{t}");
+    }
+
+    #[test]
+    fn scenario_hangup_mid_greeting() {
+        let t = testing::simulate::<Hello>(include_str!("../scenarios/hangup-mid-greeting.sim"));
+        assert!(t.passed(), "{t}");
+    }
 }

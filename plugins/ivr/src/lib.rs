@@ -187,4 +187,35 @@ mod tests {
             ]
         );
     }
+
+    /// The scenarios `pbx simulate` runs against the built component, run natively here.
+    #[test]
+    fn scenario_sales() {
+        let t = testing::simulate::<Ivr>(include_str!("../scenarios/sales.sim"));
+        assert!(t.passed(), "{t}");
+    }
+
+    #[test]
+    fn scenario_support() {
+        let t = testing::simulate::<Ivr>(include_str!("../scenarios/support.sim"));
+        assert!(t.passed(), "{t}");
+    }
+
+    #[test]
+    fn scenario_wrong_key() {
+        let t = testing::simulate::<Ivr>(include_str!("../scenarios/wrong-key.sim"));
+        assert!(t.passed(), "{t}");
+    }
+
+    #[test]
+    fn scenario_timeout() {
+        let t = testing::simulate::<Ivr>(include_str!("../scenarios/timeout.sim"));
+        assert!(t.passed(), "{t}");
+    }
+
+    #[test]
+    fn scenario_caller_gives_up() {
+        let t = testing::simulate::<Ivr>(include_str!("../scenarios/caller-gives-up.sim"));
+        assert!(t.passed(), "{t}");
+    }
 }

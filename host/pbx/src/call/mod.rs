@@ -45,6 +45,11 @@ pub enum CallMsg {
     HandOverAccepted { call: String },
     /// A leg this session handed over comes back: the other app refused it.
     HandBack { leg: MovingLeg, reason: String },
+    /// An app HTTP request (`http.send`) finished.
+    HttpDone {
+        id: pbx_plugin::RequestId,
+        result: Result<pbx_plugin::HttpResponse, pbx_plugin::HttpError>,
+    },
     /// A leg this session handed over ended in the other session before it was accepted
     /// (the app failed); it does not come back.
     HandOverFailed {
@@ -125,6 +130,10 @@ pub struct Calls {
     pub(crate) sip_host: String,
     sip: OnceLock<SipHandle>,
     music: OnceLock<Arc<Pcm>>,
+    /// Where sessions publish platform events (set once at start; tests may run without).
+    pub(crate) events: OnceLock<crate::events::EventHub>,
+    /// Set by the first stop signal: new calls are refused (503) while live ones finish.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Calls {
@@ -148,7 +157,14 @@ impl Calls {
             sip_host,
             sip: OnceLock::new(),
             music: OnceLock::new(),
+            events: OnceLock::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Gives sessions the hub they publish platform events to.
+    pub fn set_events(&self, hub: crate::events::EventHub) {
+        let _ = self.events.set(hub);
     }
 
     /// Gives the registry the SIP task's handle, for calls the API places.
@@ -202,6 +218,7 @@ impl Calls {
     /// returns the new call's id.
     pub fn originate(
         self: &Arc<Self>,
+        account: String,
         app_id: String,
         version: u32,
         from: String,
@@ -211,6 +228,7 @@ impl Calls {
         let sip = self.sip.get().cloned().ok_or(OriginateError::Unavailable)?;
         let (tx, rx) = mpsc::channel(MAILBOX_DEPTH);
         let start = session::Start::Outbound {
+            account,
             app_id,
             version,
             from,
@@ -227,6 +245,8 @@ impl Calls {
     }
 
     pub(crate) fn register(&self, record: CallRecord, mailbox: mpsc::Sender<CallMsg>) {
+        metrics::counter!(crate::metrics::CALL_ATTEMPTS, "direction" => record.direction.as_str())
+            .increment(1);
         self.lock()
             .insert(record.id.clone(), LiveCall { record, mailbox });
     }
@@ -251,6 +271,27 @@ impl Calls {
     /// One live call's record.
     pub fn get(&self, id: &str) -> Option<CallRecord> {
         self.lock().get(id).map(|c| c.record.clone())
+    }
+
+    /// Refuses new calls from now on (inbound INVITEs get 503, `POST /v1/calls` 503); live
+    /// calls go on.
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        metrics::gauge!(crate::metrics::DRAINING).set(1.0);
+    }
+
+    /// Whether the server is draining.
+    pub fn draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Number of live calls (legs) of one account.
+    pub fn count_for_account(&self, account_id: &str) -> usize {
+        self.lock()
+            .values()
+            .filter(|c| c.record.account_id == account_id)
+            .count()
     }
 
     /// Number of live calls.

@@ -8,7 +8,6 @@
 //! ends, every other leg is hung up; the session ends when its last leg has ended, and every
 //! leg is written to history and leaves the registry on every path.
 
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::BufWriter;
 use std::net::SocketAddr;
@@ -49,7 +48,10 @@ use crate::sip_shell::{SipCommand, SipHandle};
 mod actions;
 mod conferences;
 mod handover;
+mod platform_events;
 mod recordings;
+
+use platform_events::EventQueue;
 
 /// How long we wait for the SIP side to confirm our BYE before we give up on it.
 const BYE_GRACE: Duration = Duration::from_secs(40);
@@ -73,6 +75,8 @@ pub(crate) enum Start {
     Inbound(IncomingCall),
     /// `POST /v1/calls`: dial `target` and run `app_id` for it.
     Outbound {
+        /// The account whose API key placed the call.
+        account: String,
         app_id: String,
         version: u32,
         from: String,
@@ -114,18 +118,22 @@ pub(crate) fn spawn(
 ) -> String {
     let id = pbx_plugin::new_leg_id();
     let span = info_span!("call", call_id = %id);
+    let mut account_id = pbx_store::DEFAULT_ACCOUNT_ID.to_owned();
     if let Start::Outbound {
         app_id,
         version,
         from,
         target,
+        account,
         ..
     } = &start
     {
+        account_id.clone_from(account);
         // Registered before the task runs, so `POST /v1/calls` answers with the live call.
         calls.register(
             outbound_record(
                 &id,
+                account,
                 None,
                 Some(app_id.clone()),
                 Some(*version),
@@ -137,13 +145,16 @@ pub(crate) fn spawn(
     }
     if let Start::HandOver(handover) = &start {
         // The registry points at the new session before the old one lets go of the leg.
+        account_id.clone_from(&handover.leg.0.record.account_id);
         calls.register(handover.leg.0.record.clone(), mailbox_tx.clone());
     }
     let (media_tx, media_rx) = mpsc::channel(64);
+    let calls_events = calls.events.get().cloned();
     let session = Session {
         calls,
         sip,
         master: id.clone(),
+        account_id,
         app_id: None,
         app_version: None,
         app: None,
@@ -154,7 +165,7 @@ pub(crate) fn spawn(
         conferences: Vec::new(),
         recordings: Vec::new(),
         timers: Vec::new(),
-        events: VecDeque::new(),
+        events: EventQueue::new(calls_events, &id),
         media_tx,
         media_rx,
         rr: 0,
@@ -170,6 +181,9 @@ struct Session {
     sip: SipHandle,
     /// The first leg's id: when it ends, every other leg is hung up.
     master: String,
+    /// The account the session's app belongs to: its calls, conferences, recordings, trunks
+    /// and events are that account's (the default account until an inbound call is routed).
+    account_id: String,
     app_id: Option<String>,
     app_version: Option<u32>,
     app: Option<AppInstance>,
@@ -182,7 +196,8 @@ struct Session {
     recordings: Vec<Recording>,
     /// (when, id, tag), unordered; few per session.
     timers: Vec<(Instant, u64, String)>,
-    events: VecDeque<Event>,
+    /// App events waiting for delivery; each is also published as a platform event.
+    events: EventQueue,
     media_tx: mpsc::Sender<ClipResult>,
     media_rx: mpsc::Receiver<ClipResult>,
     /// Round-robin start for polling the legs' sockets, so no leg starves the others.
@@ -212,6 +227,7 @@ impl Session {
                 from,
                 target,
                 connect_timeout,
+                ..
             } => {
                 self.start_outbound(id, app_id, version, from, target, connect_timeout)
                     .await
@@ -293,6 +309,8 @@ impl Session {
             tm_hangup: None,
             sip_call_id: Some(incoming.call_id.clone()),
             master_call_id: None,
+            // Set from the route once the number is routed.
+            account_id: pbx_store::DEFAULT_ACCOUNT_ID.to_owned(),
         };
         let mut leg = Leg::new(
             id.clone(),
@@ -312,6 +330,11 @@ impl Session {
 
     /// Routes the call, negotiates media, rings and starts the app; an `Err` is how it ended.
     async fn setup_inbound(&mut self, incoming: &IncomingCall) -> Result<(), Ending> {
+        if self.calls.draining() {
+            info!("draining: new calls are refused; 503");
+            metrics::counter!(crate::metrics::CALLS_REFUSED, "reason" => "draining").increment(1);
+            return Err(self.reject(0, 503, Some("Service Unavailable")).await);
+        }
         let number = incoming.to_user.clone().unwrap_or_default();
         let route = match self.calls.store.route(&number) {
             Ok(Some(route)) => route,
@@ -324,6 +347,16 @@ impl Session {
                 return Err(self.reject(0, 500, Some("Routing Failure")).await);
             }
         };
+        self.account_id.clone_from(&route.account_id);
+        self.legs[0].record.account_id.clone_from(&route.account_id);
+        // The registry's copy counts toward the account's quota from now on.
+        self.calls.update(&self.legs[0].record);
+        self.events.sink.set_app(&route.account_id, &route.app_id);
+        if let Some(refusal) = self.over_call_quota() {
+            info!(account = %self.account_id, "{refusal}; 486");
+            metrics::counter!(crate::metrics::CALLS_REFUSED, "reason" => "quota").increment(1);
+            return Err(self.reject(0, 486, Some("Account Call Limit")).await);
+        }
         self.legs[0].record.app_id = Some(route.app_id.clone());
         self.legs[0].record.app_version = Some(route.version);
         self.app_id = Some(route.app_id.clone());
@@ -437,18 +470,33 @@ impl Session {
         };
         let files = self.calls.store.clone();
         let trunks = self.calls.store.clone();
+        // An app sees its own account's files and trunks only.
+        let account = self.account_id.clone();
+        self.events.sink.set_app(&account, app_id);
+        let trunk_account = account.clone();
         // Users are not checked here: an unknown or unregistered user is a member that
         // fails at dial time, so one stale name does not refuse a whole group.
         let mut context = pbx_plugin::CallContext::new(self.master.clone(), app_id.to_string())
             .with_files(Arc::new(move |id: &str| {
-                files.file_exists(id).unwrap_or(false)
+                files.file_exists(&account, id).unwrap_or(false)
             }))
             .with_trunks(Arc::new(move |name: &str| {
-                trunks.trunk_by_name(name).ok().flatten().is_some()
+                trunks
+                    .trunk_by_name(&trunk_account, name)
+                    .ok()
+                    .flatten()
+                    .is_some()
             }));
         if outbound {
             context = context.outbound();
         }
+        let (store, app) = (self.calls.store.clone(), app_id.to_string());
+        let (caps, limits) = tokio::task::spawn_blocking(move || {
+            crate::capabilities::for_app(&store, &app, version)
+        })
+        .await
+        .unwrap_or_default();
+        context = context.with_capabilities(caps).with_limits(limits);
         match self
             .calls
             .apps
@@ -470,11 +518,23 @@ impl Session {
     async fn bind_rtp(&mut self) -> Option<(UdpSocket, SocketAddr)> {
         bind_rtp(self.calls.media_ip).await
     }
+
+    /// Why the session's account may not take another call now (its `max_concurrent_calls`
+    /// quota, counting this leg), or `None`.
+    fn over_call_quota(&self) -> Option<String> {
+        let quotas = self.calls.store.account_quotas(&self.account_id).ok()?;
+        let max = quotas.max_concurrent_calls?;
+        let live = self.calls.count_for_account(&self.account_id);
+        (live > max as usize).then(|| {
+            format!("the account has {live} live calls, over its max_concurrent_calls = {max}")
+        })
+    }
 }
 
 /// The history record of a new outbound leg, in `dialing`.
 fn outbound_record(
     id: &str,
+    account_id: &str,
     master: Option<String>,
     app_id: Option<String>,
     app_version: Option<u32>,
@@ -497,6 +557,7 @@ fn outbound_record(
         tm_hangup: None,
         sip_call_id: None,
         master_call_id: master,
+        account_id: account_id.to_owned(),
     }
 }
 
@@ -537,12 +598,22 @@ impl Session {
         let master = (id != self.master).then(|| self.master.clone());
         let record = outbound_record(
             &id,
+            &self.account_id,
             master,
             self.app_id.clone(),
             self.app_version,
             &from,
             to,
         );
+        if id != self.master {
+            // The first leg of an API-placed call is published by its `on-call-received`.
+            self.events.sink.publish(
+                pbx_store::EventType::CallDialing,
+                Some(&id),
+                None,
+                serde_json::json!({ "from": from, "to": record.to, "master_call_id": self.master }),
+            );
+        }
         let leg = Leg::new(id, LegDirection::Outbound, record, CallState::outbound(now));
         self.calls
             .register(leg.record.clone(), self.mailbox_tx.clone());
@@ -563,7 +634,19 @@ impl Session {
                 trunk: None,
             }]),
             Endpoint::User(name) => {
-                let contacts = self.calls.registrar.contacts(name);
+                // SIP user names are server-wide; an app may only ring its own account's.
+                let own = self
+                    .calls
+                    .store
+                    .sip_user_by_username(name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|u| u.account_id == self.account_id);
+                let contacts = if own {
+                    self.calls.registrar.contacts(name)
+                } else {
+                    Vec::new()
+                };
                 if contacts.is_empty() {
                     debug!(user = %name, "user has no registered contact");
                     Member::Unreachable(HangupReason::Failed)
@@ -581,7 +664,11 @@ impl Session {
                 }
             }
             Endpoint::Phone { number, trunk } => {
-                let trunks = match self.calls.store.trunks_for_dial(trunk.as_deref()) {
+                let trunks = match self
+                    .calls
+                    .store
+                    .trunks_for_dial(&self.account_id, trunk.as_deref())
+                {
                     Ok(trunks) => trunks,
                     Err(err) => {
                         warn!(%err, "cannot read trunks");
@@ -702,7 +789,7 @@ impl Session {
             Some(name) => self
                 .calls
                 .store
-                .trunks_for_dial(Some(name))
+                .trunks_for_dial(&self.account_id, Some(name))
                 .ok()
                 .and_then(|t| t.into_iter().next()),
             None => None,
@@ -840,6 +927,9 @@ impl Session {
                 self.events.push_back(Event::CallFinished { call, ended });
             }
             CallMsg::HandBack { leg, reason } => self.take_back(*leg.0, reason).await,
+            CallMsg::HttpDone { id, result } => {
+                self.events.push_back(Event::HttpResponse { id, result });
+            }
         }
     }
 
@@ -1630,6 +1720,13 @@ impl Session {
         leg.state.answered(Utc::now());
         leg.flowing = true;
         info!(leg = %leg.id, "answered");
+        let call = leg.id.clone();
+        self.events.sink.publish(
+            pbx_store::EventType::CallEstablished,
+            Some(&call),
+            None,
+            serde_json::json!({ "direction": "inbound" }),
+        );
         self.sync_record(idx);
     }
 
@@ -1793,6 +1890,7 @@ impl Session {
         }
         let answered = self.legs[idx].is_answered();
         self.sync_record(idx);
+        self.record_outcome_metrics(idx);
         self.persist(idx);
         self.calls.unregister(&call);
         let keys: Vec<CallKey> = self.legs[idx]
@@ -1819,9 +1917,55 @@ impl Session {
         }
     }
 
+    /// Counts how the leg ended and what its RTP saw, for `/metrics`.
+    fn record_outcome_metrics(&self, idx: usize) {
+        let leg = &self.legs[idx];
+        let direction = match leg.direction {
+            LegDirection::Inbound => "inbound",
+            LegDirection::Outbound => "outbound",
+        };
+        let reason = leg.record.hangup_reason.map_or("none", |r| r.as_str());
+        metrics::counter!(
+            crate::metrics::CALL_OUTCOMES,
+            "direction" => direction,
+            "status" => leg.record.status.as_str(),
+            "reason" => reason,
+        )
+        .increment(1);
+        if let Some(stats) = leg
+            .media
+            .as_ref()
+            .and_then(|m| m.session.as_ref())
+            .map(RtpSession::stats)
+        {
+            metrics::counter!(crate::metrics::RTP_PACKETS_RECEIVED)
+                .increment(stats.packets_received);
+            metrics::counter!(crate::metrics::RTP_PACKETS_SENT).increment(stats.packets_sent);
+            metrics::counter!(crate::metrics::RTP_PACKETS_LOST).increment(stats.packets_lost);
+            if stats.packets_received > 1 {
+                metrics::histogram!(crate::metrics::RTP_JITTER_SECONDS)
+                    .record(stats.jitter_ms / 1000.0);
+            }
+        }
+    }
+
     /// The app trapped, ran out of time or memory: its session ends, nothing else is touched.
     async fn app_error(&mut self, err: AppError) {
         warn!(error = %err, app_id = ?self.app_id, "app failed; ending its session");
+        metrics::counter!(crate::metrics::APP_FAILURES, "kind" => err.kind()).increment(1);
+        self.events.sink.publish(
+            pbx_store::EventType::AppError,
+            None,
+            None,
+            serde_json::json!({ "kind": err.kind(), "message": err.to_string() }),
+        );
+        match err {
+            AppError::Trap(_) => metrics::counter!(crate::metrics::APP_TRAPS).increment(1),
+            AppError::Deadline => {
+                metrics::counter!(crate::metrics::APP_DEADLINE_HITS).increment(1);
+            }
+            AppError::OutOfMemory => {}
+        }
         self.app_failed = true;
         self.events.clear();
         for idx in self.master_last() {

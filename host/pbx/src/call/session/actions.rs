@@ -18,7 +18,11 @@ impl Session {
                 self.events.clear();
                 return;
             };
-            match app.deliver(&event).await {
+            let started = std::time::Instant::now();
+            let delivered = app.deliver(&event).await;
+            metrics::histogram!(crate::metrics::EVENT_DISPATCH_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            match delivered {
                 Ok(actions) => {
                     for action in actions {
                         self.apply(action).await;
@@ -245,6 +249,12 @@ impl Session {
                 }
                 let music = self.calls.music();
                 self.legs[idx].start_music(music);
+                self.events.sink.publish(
+                    pbx_store::EventType::CallTransferred,
+                    Some(&call),
+                    None,
+                    serde_json::json!({ "kind": "blind", "new_call_id": new_call }),
+                );
                 self.dial_connected(call, new_call, target, opts).await;
             }
             Action::Consult {
@@ -286,6 +296,12 @@ impl Session {
                     self.legs[h].music = None;
                     self.detach(c);
                     self.bridge(h, c);
+                    self.events.sink.publish(
+                        pbx_store::EventType::CallTransferred,
+                        Some(&held),
+                        None,
+                        serde_json::json!({ "kind": "attended", "agent_call_id": call, "new_call_id": consult }),
+                    );
                     let end = ending(HangupBy::Local, HangupReason::Normal, None);
                     self.end_leg(idx, end).await;
                 }
@@ -309,6 +325,12 @@ impl Session {
                 }
             }
             Action::ConferenceCreate { id, opts } => {
+                self.events.sink.publish(
+                    pbx_store::EventType::ConferenceCreated,
+                    None,
+                    Some(&id),
+                    serde_json::json!({ "name": opts.name }),
+                );
                 let conf = Conference::new(id.clone(), opts, Utc::now());
                 self.conferences.push(conf);
                 self.publish_conference(&id);
@@ -317,6 +339,7 @@ impl Session {
                     .store
                     .upsert_conference(&pbx_store::ConferenceRecord {
                         id: id.clone(),
+                        account_id: self.account_id.clone(),
                         app_id: self.app_id.clone(),
                         name: self.conferences.last().and_then(|c| c.opts.name.clone()),
                         created_at: Utc::now(),
@@ -400,6 +423,14 @@ impl Session {
                 if let Some(app) = self.app.as_mut() {
                     app.timer_done(id);
                 }
+            }
+            Action::HttpRequest { id, request } => {
+                // Off the session task: a slow server never delays this call's media.
+                let mailbox = self.mailbox_tx.clone();
+                tokio::spawn(async move {
+                    let result = crate::app_http::execute(request).await;
+                    let _ = mailbox.send(CallMsg::HttpDone { id, result }).await;
+                });
             }
         }
     }

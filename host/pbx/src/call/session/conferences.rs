@@ -162,6 +162,7 @@ impl Session {
             .store
             .upsert_conference(&pbx_store::ConferenceRecord {
                 id: conf.id.clone(),
+                account_id: self.account_id.clone(),
                 app_id: self.app_id.clone(),
                 name: conf.opts.name.clone(),
                 created_at: conf.created_at,
@@ -181,6 +182,7 @@ impl Session {
         };
         let view = ConferenceView {
             id: conf.id.clone(),
+            account_id: self.account_id.clone(),
             name: conf.opts.name.clone(),
             app_id: self.app_id.clone().unwrap_or_default(),
             created_at: conf.created_at,

@@ -40,11 +40,11 @@ impl Session {
             );
         }
         let found = if pbx_store::is_id(pbx_store::APP_PREFIX, &app) {
-            self.calls.store.app(&app).ok().flatten()
+            self.calls.store.app(&self.account_id, &app).ok().flatten()
         } else {
             self.calls
                 .store
-                .list_apps()
+                .list_apps(&self.account_id)
                 .ok()
                 .and_then(|apps| apps.into_iter().find(|a| a.name == app))
         };

@@ -65,8 +65,15 @@ impl Session {
         } else {
             vec![("mixed".into(), if opts.stereo { 2 } else { 1 })]
         };
+        self.events.sink.publish(
+            pbx_store::EventType::RecordingStarted,
+            call_id.as_deref(),
+            conference_id.as_deref(),
+            serde_json::json!({ "recording_id": id, "target": kind.as_str() }),
+        );
         let row = pbx_store::NewRecording {
             id: Some(id.clone()),
+            account_id: self.account_id.clone(),
             app_id: self.app_id.clone().unwrap_or_default(),
             call_id,
             conference_id,
