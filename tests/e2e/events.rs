@@ -239,10 +239,20 @@ async fn signed_webhook_is_retried_in_order() {
         "retries not backed off (100 ms base, doubling): {delays:?}"
     );
 
-    let (status, body) = api
-        .get(&format!("/v1/webhooks/{webhook_id}/deliveries"))
-        .await
-        .unwrap();
+    // The log is written once each answer is in: wait until the last delivery is settled.
+    let path = format!("/v1/webhooks/{webhook_id}/deliveries");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = api.get(&path).await.unwrap();
+        let settled = status == 200
+            && list_of(&body, "deliveries")
+                .iter()
+                .all(|d| d.get("status").and_then(Value::as_str) != Some("pending"));
+        if settled || tokio::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(status, 200, "deliveries: {body}");
     let deliveries = list_of(&body, "deliveries");
     let of = |event: &Value| {

@@ -158,6 +158,7 @@ pub(crate) async fn show(
     responses(
         (status = 200, description = "Every setting as stored", body = crate::openapi::schemas::AppSettings),
         (status = 400, description = "`invalid_request`: a field is unknown or malformed; nothing changed", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "`forbidden`: grants and limits are the admin's to set, not an account key's", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "`not_found`: no such app", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearerAuth" = [])),
@@ -170,6 +171,13 @@ pub(crate) async fn update(
 ) -> Result<Json<AppSettings>, ApiError> {
     let patch = settings_patch(&body)?;
     blocking(move || {
+        // Another account's app is not found, whoever asks; then, capabilities are granted
+        // by the platform, not taken by the tenant: an account key could otherwise allow
+        // its app HTTP to internal hosts or outgrow its storage quota with kv state.
+        if state.store.app(&caller.account_id, &app_id)?.is_none() {
+            return Err(ApiError::not_found(format!("app {app_id} not found")));
+        }
+        caller.require_admin()?;
         Ok(Json(state.store.update_app_settings(
             &caller.account_id,
             &app_id,

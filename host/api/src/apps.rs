@@ -42,20 +42,7 @@ pub(crate) fn check_storage_quota(
     account: &str,
     size: u64,
 ) -> Result<(), ApiError> {
-    let Some(limit) = state.store.account_quotas(account)?.max_storage_bytes else {
-        return Ok(());
-    };
-    let used = state.store.account_usage(account)?.storage_bytes;
-    if used.saturating_add(size) > limit {
-        return Err(ApiError::quota_exceeded(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "storing {size} more bytes would exceed the account's storage quota \
-                 max_storage_bytes = {limit} ({used} bytes used)"
-            ),
-        ));
-    }
-    Ok(())
+    Ok(state.store.check_storage_quota(account, size)?)
 }
 
 /// Tells the server about a stored or deployed version without waiting for it.

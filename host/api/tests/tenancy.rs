@@ -305,12 +305,27 @@ async fn populate(h: &H, a: &str, key: &str) -> Owned {
         .as_str()
         .unwrap()
         .to_owned();
-    create(
-        Method::PUT,
-        &format!("/v1/apps/{app}/settings"),
-        B::Json(json!({ "kv_enabled": true })),
-    )
-    .await;
+    // Grants are the admin's to give (an account key gets 403).
+    let (status, value) = h
+        .send(
+            TOKEN,
+            Some(a),
+            Method::PUT,
+            &format!("/v1/apps/{app}/settings"),
+            B::Json(json!({ "kv_enabled": true })),
+        )
+        .await;
+    assert!(status.is_success(), "settings: {status} {value}");
+    let (status, value) = h
+        .send(
+            key,
+            None,
+            Method::PUT,
+            &format!("/v1/apps/{app}/settings"),
+            B::Json(json!({ "kv_enabled": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{value}");
     create(
         Method::PUT,
         &format!("/v1/apps/{app}/config/greeting"),
@@ -1175,7 +1190,7 @@ async fn versions_can_be_deleted_unless_active_or_in_use() {
 #[tokio::test]
 async fn settings_config_and_kv_routes() {
     let h = H::new();
-    let (_a, key) = h.account("alpha", json!({})).await;
+    let (a, key) = h.account("alpha", json!({})).await;
     let (_, app) = h
         .send(
             &key,
@@ -1207,8 +1222,8 @@ async fn settings_config_and_kv_routes() {
     );
     let (status, settings) = h
         .send(
-            &key,
-            None,
+            TOKEN,
+            Some(&a),
             Method::PUT,
             &format!("{base}/settings"),
             B::Json(json!({
@@ -1230,8 +1245,8 @@ async fn settings_config_and_kv_routes() {
     ] {
         let (status, answer) = h
             .send(
-                &key,
-                None,
+                TOKEN,
+                Some(&a),
                 Method::PUT,
                 &format!("{base}/settings"),
                 B::Json(body),
@@ -1248,8 +1263,8 @@ async fn settings_config_and_kv_routes() {
     }
     let (status, answer) = h
         .send(
-            &key,
-            None,
+            TOKEN,
+            Some(&a),
             Method::PUT,
             &format!("{base}/settings"),
             B::Json(json!({ "nope": 1 })),

@@ -100,3 +100,52 @@ pub(crate) fn for_app(store: &Arc<Store>, app_id: &str, version: u32) -> (Capabi
     };
     (caps, limits)
 }
+
+#[cfg(test)]
+mod tests {
+    use pbx_store::AppSettings;
+
+    fn stored(entry: &str) -> bool {
+        AppSettings {
+            http_allow: vec![entry.to_owned()],
+            ..AppSettings::default()
+        }
+        .validate()
+        .is_ok()
+    }
+
+    /// The store validates allow-list entries when an admin sets them and the runtime
+    /// matches requests against them: every entry the store accepts must be one the runtime
+    /// reads, or it would silently never match. (The store is stricter: lowercase only.)
+    #[test]
+    fn every_stored_allow_list_entry_is_one_the_runtime_reads() {
+        for entry in [
+            "api.example.com",
+            "api.example.com:8443",
+            "*.example.com",
+            "*.example.com:443",
+            "localhost",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "[::1]",
+            "[::1]:80",
+        ] {
+            assert!(stored(entry), "the store refuses {entry}");
+            assert!(
+                pbx_plugin::is_valid_http_allow_entry(entry),
+                "the runtime cannot read {entry}"
+            );
+        }
+        for entry in [
+            "::1",
+            "API.example.com",
+            "a..b",
+            "a.com:0",
+            "http://a.com",
+            "*.",
+            "a.*.com",
+        ] {
+            assert!(!stored(entry), "the store accepts {entry}");
+        }
+    }
+}

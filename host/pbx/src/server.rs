@@ -152,11 +152,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     while calls.count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // The recorder writes a batch at least every 50 ms: give the calls' last events
-    // (their ends) time to reach the store before the process exits.
-    drop(events);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    events_task.abort();
+    // The calls' last events (their ends) are stored before the process exits.
+    events.close();
+    if tokio::time::timeout(Duration::from_secs(2), events_task)
+        .await
+        .is_err()
+    {
+        warn!("the event recorder did not finish in time; the last events may be missing");
+    }
     Ok(())
 }
 

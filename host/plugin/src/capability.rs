@@ -23,8 +23,9 @@ use crate::grants::{AllowEntry, KV_MAX_KEY_BYTES, KV_MAX_LIST_KEYS, KV_MAX_VALUE
 use crate::host::{HostState, MAX_ACTIONS_PER_EVENT, cut};
 use crate::types::{Action, HttpMethod, HttpRequest, RequestId};
 
-/// Most `kv` requests one event may make.
-pub(crate) const MAX_KV_OPS_PER_EVENT: u32 = 1000;
+/// Most `kv` requests one event may make. Each is a synchronous store statement on the
+/// session's task, so the cap bounds how long one event can hold its call's media tick.
+pub(crate) const MAX_KV_OPS_PER_EVENT: u32 = 100;
 /// Most HTTP requests of one session in flight at once.
 pub(crate) const MAX_HTTP_IN_FLIGHT: usize = 16;
 /// Largest HTTP request body.

@@ -47,4 +47,4 @@ pub use types::{
     MediaFinished, MediaId, MuteDirection, ParticipantRole, PlayOptions, RecordOptions,
     RecordTarget, RecordingInfo, RequestId, RingStrategy, SayOptions, TimerId,
 };
-pub use validate::ValidationError;
+pub use validate::{ValidationError, check_header as check_component_header};

@@ -187,7 +187,8 @@ impl ValidationError {
 }
 
 /// Checks the preamble: `\0asm`, then the component version/layer rather than a core module's.
-pub(crate) fn check_header(bytes: &[u8]) -> Result<(), ValidationError> {
+/// Cheap (eight bytes), so tools can refuse a core module before uploading it.
+pub fn check_header(bytes: &[u8]) -> Result<(), ValidationError> {
     const MAGIC: &[u8; 4] = b"\0asm";
     const CORE_MODULE: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
     const COMPONENT: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];

@@ -219,6 +219,13 @@ pub(crate) fn check_storage(
 }
 
 impl Store {
+    /// `QuotaExceeded` (quota `max_storage_bytes`) when storing `extra` more bytes would
+    /// take `account` past its storage quota: a cheap check before an upload is validated.
+    /// The write itself checks again inside its transaction.
+    pub fn check_storage_quota(&self, account: &str, extra: u64) -> Result<(), StoreError> {
+        check_storage(&self.conn(), account, extra)
+    }
+
     /// Creates an account with a unique name; `Conflict` when the name is taken.
     pub fn create_account(&self, name: &str, quotas: Quotas) -> Result<Account, StoreError> {
         validate_account_name(name)?;
@@ -339,6 +346,8 @@ impl Store {
         tx.execute("DELETE FROM calls WHERE account_id = ?1", [id])?;
         tx.execute("DELETE FROM conferences WHERE account_id = ?1", [id])?;
         tx.execute("DELETE FROM api_keys WHERE account_id = ?1", [id])?;
+        // Events hold numbers and caller ids: they go with the account.
+        tx.execute("DELETE FROM events WHERE account_id = ?1", [id])?;
         match tx.execute("DELETE FROM accounts WHERE id = ?1", [id]) {
             Ok(_) => {}
             Err(rusqlite::Error::SqliteFailure(e, _))

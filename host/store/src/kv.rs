@@ -133,7 +133,8 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT key, length(value), updated_at FROM kv
-             WHERE app_id = ?1 AND substr(key, 1, length(?2)) = ?2
+             WHERE app_id = ?1 AND key >= ?2 AND key < ?2 || x'ff'
+               AND substr(key, 1, length(?2)) = ?2
              ORDER BY key LIMIT ?3",
         )?;
         let entries = stmt

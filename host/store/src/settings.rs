@@ -25,6 +25,11 @@ pub const DEFAULT_HTTP_TIMEOUT_MS: u32 = 5000;
 pub const DEFAULT_HTTP_MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 const MIB: u64 = 1024 * 1024;
+/// The most memory an app may be given: the runtime's per-instance slot (pbx-plugin's
+/// `RuntimeConfig` default), which a larger per-app value could not exceed anyway.
+pub const MAX_APP_MEMORY_BYTES: u64 = 64 * MIB;
+/// The longest CPU deadline per event an app may be given: the runtime's own.
+pub const MAX_APP_EVENT_DEADLINE_MS: u32 = 200;
 /// Most hosts on one app's HTTP allow-list.
 const MAX_HTTP_ALLOW: usize = 64;
 /// Most configuration entries of one app (all versions together).
@@ -104,9 +109,9 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
 
 impl AppSettings {
     /// Checks every field: key-value size 1 KiB to 64 MiB, HTTP timeout 1 to 30000 ms,
-    /// HTTP response size 1 B to 16 MiB, memory 1 to 256 MiB, event deadline 10 to
-    /// 5000 ms, at most 64 allowed hosts, each a lowercase DNS name or IP with an
-    /// optional `:port`.
+    /// HTTP response size 1 B to 16 MiB, memory 1 MiB to [`MAX_APP_MEMORY_BYTES`], event
+    /// deadline 10 ms to [`MAX_APP_EVENT_DEADLINE_MS`], at most 64 allowed hosts, each a
+    /// lowercase DNS name (or `*.name`) or IP with an optional `:port`.
     pub fn validate(&self) -> Result<(), StoreError> {
         in_range("kv_max_bytes", self.kv_max_bytes, 1024..=64 * MIB, "bytes")?;
         in_range("http_timeout_ms", self.http_timeout_ms, 1..=30_000, "ms")?;
@@ -117,10 +122,20 @@ impl AppSettings {
             "bytes",
         )?;
         if let Some(memory) = self.max_memory_bytes {
-            in_range("max_memory_bytes", memory, MIB..=256 * MIB, "bytes")?;
+            in_range(
+                "max_memory_bytes",
+                memory,
+                MIB..=MAX_APP_MEMORY_BYTES,
+                "bytes",
+            )?;
         }
         if let Some(deadline) = self.event_deadline_ms {
-            in_range("event_deadline_ms", deadline, 10..=5000, "ms")?;
+            in_range(
+                "event_deadline_ms",
+                deadline,
+                10..=MAX_APP_EVENT_DEADLINE_MS,
+                "ms",
+            )?;
         }
         if self.http_allow.len() > MAX_HTTP_ALLOW {
             return Err(StoreError::invalid(
@@ -140,12 +155,13 @@ impl AppSettings {
     }
 }
 
-/// What is wrong with an allow-list entry, if anything: it must be a lowercase DNS name,
-/// an IPv4 address or a bracketed IPv6 address (a bare one without port), with an
-/// optional `:port` of 1 to 65535.
+/// What is wrong with an allow-list entry, if anything: it must be a lowercase DNS name
+/// (`*.name` for any subdomain of it), an IPv4 address or a bracketed IPv6 address, with
+/// an optional `:port` of 1 to 65535; the same grammar the runtime matches requests with
+/// (`pbx_plugin::is_valid_http_allow_entry`).
 fn host_problem(entry: &str) -> Option<&'static str> {
     if entry.parse::<Ipv6Addr>().is_ok() {
-        return None;
+        return Some("is an IPv6 address without brackets: write [addr] or [addr]:port");
     }
     let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
         let Some((addr, after)) = rest.split_once(']') else {
@@ -173,7 +189,7 @@ fn host_problem(entry: &str) -> Option<&'static str> {
         return Some("has a port that is not 1 to 65535");
     }
     // A bracketed IPv6 address with a port was checked above.
-    host.and_then(name_problem)
+    host.and_then(|h| name_problem(h.strip_prefix("*.").unwrap_or(h)))
 }
 
 /// What is wrong with a host name or IPv4 address, if anything.
@@ -496,7 +512,8 @@ mod tests {
             "127.0.0.1:8080",
             "[::1]:80",
             "[::1]",
-            "::1",
+            "*.a.com",
+            "*.a.com:443",
             "x-1.y",
         ] {
             assert_eq!(host_problem(ok), None, "{ok}");
@@ -514,7 +531,9 @@ mod tests {
             "a.com/x",
             "[::1",
             "[zz]:80",
-            "*.a.com",
+            "::1",
+            "*.",
+            "a.*.com",
         ] {
             assert!(host_problem(bad).is_some(), "{bad}");
         }
@@ -532,7 +551,7 @@ mod tests {
                 ..
             })
         ));
-        s.max_memory_bytes = Some(256 * MIB);
+        s.max_memory_bytes = Some(MAX_APP_MEMORY_BYTES);
         s.event_deadline_ms = Some(9);
         assert!(matches!(
             s.validate(),
@@ -541,7 +560,7 @@ mod tests {
                 ..
             })
         ));
-        s.event_deadline_ms = Some(5000);
+        s.event_deadline_ms = Some(MAX_APP_EVENT_DEADLINE_MS);
         s.http_timeout_ms = 30_001;
         assert!(matches!(
             s.validate(),

@@ -244,9 +244,8 @@ impl Calls {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Adds a live leg (a new one, or one that moves between sessions by hand-over).
     pub(crate) fn register(&self, record: CallRecord, mailbox: mpsc::Sender<CallMsg>) {
-        metrics::counter!(crate::metrics::CALL_ATTEMPTS, "direction" => record.direction.as_str())
-            .increment(1);
         self.lock()
             .insert(record.id.clone(), LiveCall { record, mailbox });
     }

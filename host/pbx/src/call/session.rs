@@ -129,6 +129,7 @@ pub(crate) fn spawn(
     } = &start
     {
         account_id.clone_from(account);
+        metrics::counter!(crate::metrics::CALL_ATTEMPTS, "direction" => "outbound").increment(1);
         // Registered before the task runs, so `POST /v1/calls` answers with the live call.
         calls.register(
             outbound_record(
@@ -319,6 +320,7 @@ impl Session {
             CallState::inbound(now),
         );
         leg.key = Some(incoming.key);
+        metrics::counter!(crate::metrics::CALL_ATTEMPTS, "direction" => "inbound").increment(1);
         self.calls
             .register(leg.record.clone(), self.mailbox_tx.clone());
         self.legs.push(leg);
@@ -615,6 +617,11 @@ impl Session {
             );
         }
         let leg = Leg::new(id, LegDirection::Outbound, record, CallState::outbound(now));
+        if leg.id != self.master {
+            // The first leg of an API-placed call was counted when it was registered.
+            metrics::counter!(crate::metrics::CALL_ATTEMPTS, "direction" => "outbound")
+                .increment(1);
+        }
         self.calls
             .register(leg.record.clone(), self.mailbox_tx.clone());
         self.legs.push(leg);

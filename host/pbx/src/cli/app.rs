@@ -122,24 +122,11 @@ async fn component_path(dir: &Path) -> Result<(PathBuf, String), CliError> {
     Ok((wasm, package))
 }
 
-/// Checks that `bytes` are a WebAssembly component (not a core module or something else).
+/// Checks that `bytes` are a WebAssembly component (not a core module or something else),
+/// with the same check the server's upload runs first.
 fn check_component(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    const MAGIC: &[u8] = b"\0asm";
-    // The version field: 0x0d, 0x00 and the layer 0x01, 0x00 for components; core modules
-    // have version 1, layer 0.
-    const COMPONENT: &[u8] = &[0x0d, 0x00, 0x01, 0x00];
-    match bytes.get(..8) {
-        Some(head) if head.starts_with(MAGIC) && &head[4..] == COMPONENT => Ok(()),
-        Some(head) if head.starts_with(MAGIC) => Err(CliError::Invalid(format!(
-            "{} is a core WebAssembly module, not a component; build with \
-             --target {TARGET} (pbx app build does)",
-            path.display()
-        ))),
-        _ => Err(CliError::Invalid(format!(
-            "{} is not a WebAssembly component",
-            path.display()
-        ))),
-    }
+    pbx_plugin::check_component_header(bytes)
+        .map_err(|err| CliError::Invalid(format!("{}: {err}", path.display())))
 }
 
 /// Reads a component file and checks it.

@@ -35,6 +35,8 @@ struct Inner {
     tx: mpsc::Sender<NewEvent>,
     live: broadcast::Sender<EventRecord>,
     webhooks_changed: Arc<WebhookChanges>,
+    /// Signalled by [`EventHub::close`]: store what is queued, then stop.
+    closing: Arc<tokio::sync::Notify>,
     dropped: AtomicU64,
     /// Milliseconds since `started` of the last drop warning, plus one (0 = never).
     last_warning_ms: AtomicU64,
@@ -59,18 +61,21 @@ impl EventHub {
         let (live, _) = broadcast::channel(BROADCAST_CAPACITY);
         let webhooks_changed = Arc::new(WebhookChanges::default());
         let dispatcher = Dispatcher::new(store.clone(), config, webhooks_changed.clone());
+        let closing = Arc::new(tokio::sync::Notify::new());
         let task = tokio::spawn(record(
             store,
             rx,
             live.clone(),
             dispatcher,
             webhooks_changed.clone(),
+            closing.clone(),
         ));
         let hub = EventHub {
             inner: Arc::new(Inner {
                 tx,
                 live,
                 webhooks_changed,
+                closing,
                 dropped: AtomicU64::new(0),
                 last_warning_ms: AtomicU64::new(0),
                 started: Instant::now(),
@@ -100,6 +105,13 @@ impl EventHub {
     /// hold). Without it the list is re-read every `refresh_every` while events flow.
     pub fn webhooks_changed(&self) {
         self.inner.webhooks_changed.mark();
+    }
+
+    /// Stops the recorder at shutdown even while clones of the hub live on: what is queued
+    /// is stored, published and handed to the webhook workers, then the task ends (await
+    /// the handle [`EventHub::spawn`] returned). Later `emit`s are dropped.
+    pub fn close(&self) {
+        self.inner.closing.notify_one();
     }
 
     /// Events dropped because the queue was full (or the recorder had stopped).
@@ -132,6 +144,7 @@ async fn record(
     live: broadcast::Sender<EventRecord>,
     mut dispatcher: Dispatcher,
     webhooks_changed: Arc<WebhookChanges>,
+    closing: Arc<tokio::sync::Notify>,
 ) {
     let cleanup = store.clone();
     match tokio::task::spawn_blocking(move || cleanup.fail_interrupted_deliveries()).await {
@@ -149,6 +162,11 @@ async fn record(
             }
             () = webhooks_changed.wake.notified() => {
                 dispatcher.reload().await;
+                continue;
+            }
+            () = closing.notified() => {
+                // No more events are accepted; the ones already queued still come out.
+                rx.close();
                 continue;
             }
         }

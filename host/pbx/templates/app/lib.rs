@@ -111,4 +111,12 @@ mod tests {
         app.on_say_finished(call, &finished(3));
         assert_eq!(testing::take_requests(), ["hangup(leg-1)"]);
     }
+
+    /// The scenario `pbx simulate` runs against the built component, here run natively by
+    /// the same simulator.
+    #[test]
+    fn basic_scenario_passes() {
+        let run = testing::simulate::<Greeter>(include_str!("../scenarios/basic.sim"));
+        assert!(run.passed(), "{run}");
+    }
 }

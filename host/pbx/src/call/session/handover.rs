@@ -140,6 +140,7 @@ impl Session {
         let call = leg.id.clone();
         let outbound = leg.direction == LegDirection::Outbound;
         self.master = call.clone();
+        self.events.sink.set_master(&call);
         self.app_id = Some(app_id.clone());
         self.app_version = Some(version);
         self.legs.push(leg);

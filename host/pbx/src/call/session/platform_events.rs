@@ -36,6 +36,11 @@ impl EventSink {
         }
     }
 
+    /// The session's first leg changed (a session started by a hand-over adopts the leg).
+    pub(crate) fn set_master(&mut self, master: &str) {
+        master.clone_into(&mut self.master);
+    }
+
     /// Stamps later events with the app (and its account) that runs the session.
     pub(crate) fn set_app(&mut self, account_id: &str, app_id: &str) {
         self.account_id = Some(account_id.to_owned());
