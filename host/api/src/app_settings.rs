@@ -174,9 +174,7 @@ pub(crate) async fn update(
         // Another account's app is not found, whoever asks; then, capabilities are granted
         // by the platform, not taken by the tenant: an account key could otherwise allow
         // its app HTTP to internal hosts or outgrow its storage quota with kv state.
-        if state.store.app(&caller.account_id, &app_id)?.is_none() {
-            return Err(ApiError::not_found(format!("app {app_id} not found")));
-        }
+        require_app(&state, &caller.account_id, &app_id)?;
         caller.require_admin()?;
         Ok(Json(state.store.update_app_settings(
             &caller.account_id,
