@@ -9,7 +9,7 @@ use pbx_tests::{HttpRecorder, Pbx, expect_status, str_field};
 use serde_json::{Value, json};
 
 use crate::common::{
-    HISTORY_TIMEOUT, assert_ended, assert_sipp_ok, hold_call, pbx_with, sipp_call_id,
+    HISTORY_TIMEOUT, assert_ended, assert_sipp_ok, hold_call, pbx_with_args, sipp_call_id,
 };
 
 /// The number routed to the fixture.
@@ -39,7 +39,12 @@ async fn wait_log(pbx: &Pbx, line: &str) {
 
 #[tokio::test]
 async fn granted_capabilities_work_and_denied_ones_do_not_crash() {
-    let (pbx, apps) = pbx_with(&[("capabilities", NUMBER)]).await;
+    // The test site listens on loopback, which apps may reach only when allowed.
+    let (pbx, apps) = pbx_with_args(
+        &["--allow-private-networks", "127.0.0.0/8"],
+        &[("capabilities", NUMBER)],
+    )
+    .await;
     let app = apps[0].app_id.clone();
     let api = pbx.api();
     let site = HttpRecorder::start(|_, _| (200, "hi-from-the-test-site".into()))

@@ -133,7 +133,17 @@ async fn websocket_streams_a_real_call_in_order() {
 /// through, and the delivery log says 3 attempts and delivered.
 #[tokio::test]
 async fn signed_webhook_is_retried_in_order() {
-    let (pbx, _) = pbx_with_args(&["--webhook-retry-ms", "100"], &[("hello", HELLO)]).await;
+    // The receiver listens on loopback, which webhooks may reach only when allowed.
+    let (pbx, _) = pbx_with_args(
+        &[
+            "--webhook-retry-ms",
+            "100",
+            "--allow-private-networks",
+            "127.0.0.0/8",
+        ],
+        &[("hello", HELLO)],
+    )
+    .await;
     let api = pbx.api();
     let receiver = HttpRecorder::start(|_, n| {
         if n < 2 {

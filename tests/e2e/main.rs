@@ -8,6 +8,7 @@
     reason = "tests: a failed step panics with its message"
 )]
 
+mod api_fuzz;
 mod app_errors;
 mod bridge;
 mod calls;
@@ -30,6 +31,9 @@ mod options;
 mod originate;
 mod register;
 mod restart;
+mod sessions_end;
+mod sip_abuse;
+mod ssrf;
 mod startup;
 mod tenancy;
 mod transfer;

@@ -5,13 +5,15 @@ use pbx_tests::Sipp;
 
 use crate::common::{HELLO, assert_sipp_ok, finished_call, pbx_with_hello, sipp_call_id};
 
-/// The value of the first sample of `name` (any labels), if present.
+/// The sum of every sample of `name` (any labels), if there is one: every metric is exported
+/// at 0 from start-up, so one labelled series alone says nothing.
 fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next())
+        .filter_map(|v| v.parse::<f64>().ok())
+        .fold(None, |sum, v| Some(sum.unwrap_or(0.0) + v))
 }
 
 #[tokio::test]

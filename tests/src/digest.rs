@@ -165,7 +165,7 @@ pub async fn register_with_digest(
         .map_err(|e| HarnessError::io("udp local_addr", e))?;
     let call_id = format!("e2e-reg-{user}-{:08x}", rand::random::<u32>());
     let request = register_request(local, registrar, user, &call_id, 1, None);
-    let first = exchange(&socket, registrar, &request).await?;
+    let first = exchange(&socket, registrar, &request, Duration::from_secs(5)).await?;
     let challenge = md5_challenge(&first).ok_or_else(|| {
         HarnessError::protocol(
             format!("registrar {registrar}"),
@@ -175,14 +175,18 @@ pub async fn register_with_digest(
     let uri = format!("sip:{registrar}");
     let auth = authorization(&challenge, "REGISTER", &uri, user, password, "0a4f113b");
     let request = register_request(local, registrar, user, &call_id, 2, Some(&auth));
-    let second = exchange(&socket, registrar, &request).await?;
+    let second = exchange(&socket, registrar, &request, Duration::from_secs(5)).await?;
     Ok((first, second))
 }
 
 /// Sends `request` (retransmitting like Timer E) and returns the first final response whose
-/// CSeq matches, at most 5 s.
-async fn exchange(socket: &UdpSocket, target: SocketAddr, request: &str) -> Result<SipResponse> {
-    let timeout = Duration::from_secs(5);
+/// CSeq matches, at most `timeout`.
+pub async fn exchange(
+    socket: &UdpSocket,
+    target: SocketAddr,
+    request: &str,
+    timeout: Duration,
+) -> Result<SipResponse> {
     let deadline = Instant::now() + timeout;
     let cseq = request
         .lines()
@@ -197,7 +201,7 @@ async fn exchange(socket: &UdpSocket, target: SocketAddr, request: &str) -> Resu
         let now = Instant::now();
         if now >= deadline {
             return Err(HarnessError::timeout(
-                format!("a final response to REGISTER ({cseq}) from {target}"),
+                format!("a final response ({cseq}) from {target}"),
                 timeout,
             ));
         }

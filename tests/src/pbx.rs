@@ -203,6 +203,11 @@ impl Pbx {
         }
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(ChildProcess::id)
+    }
+
     /// Sends `signal` to the server (SIGTERM to make it drain); a finished server is not an
     /// error.
     pub fn signal(&mut self, signal: rustix::process::Signal) -> Result<()> {

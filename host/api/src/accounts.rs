@@ -117,6 +117,7 @@ pub(crate) async fn own(
         (status = 201, description = "The new account", body = crate::openapi::schemas::Account),
         (status = 400, description = "`invalid_request`: a field is missing or malformed", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "`forbidden`: an API key cannot use this route", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "`conflict`: an account of this name exists", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearerAuth" = [])),
 )]

@@ -157,7 +157,7 @@ pub(crate) async fn show(
     request_body = crate::openapi::schemas::AppSettingsUpdate,
     responses(
         (status = 200, description = "Every setting as stored", body = crate::openapi::schemas::AppSettings),
-        (status = 400, description = "`invalid_request`: a field is unknown or malformed; nothing changed", body = crate::openapi::schemas::ErrorBody),
+        (status = 400, description = "`invalid_request`: a field is unknown or malformed; `target_not_allowed`: an `http_allow` entry is a loopback, private, link-local or reserved address the server's admin has not allowed; nothing changed", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "`forbidden`: grants and limits are the admin's to set, not an account key's", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "`not_found`: no such app", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -176,6 +176,15 @@ pub(crate) async fn update(
         // its app HTTP to internal hosts or outgrow its storage quota with kv state.
         require_app(&state, &caller.account_id, &app_id)?;
         caller.require_admin()?;
+        // A literal address must be one the server may send to; names are judged at each
+        // request the app makes, when they are resolved. A malformed entry is refused here
+        // as the store would refuse it.
+        let policy = state.backend.net_policy();
+        for entry in patch.http_allow.iter().flatten() {
+            policy
+                .check_allow_entry(&pbx_store::HttpAllowEntry::parse(entry)?)
+                .map_err(|e| crate::net_policy::refused("http_allow", &e))?;
+        }
         Ok(Json(state.store.update_app_settings(
             &caller.account_id,
             &app_id,

@@ -1,10 +1,11 @@
-//! `/v1/apps`: create and list apps, upload, download and delete versions, deploy (and
+//! `/v1/apps`: create, list and delete apps, upload, download and delete versions, deploy (and
 //! roll back: any stored version can be deployed).
 //!
 //! Invariants: an upload is checked in this order (app exists in the caller's account,
 //! content type, size, not empty, `Backend::check_component`, storage quota) and only
 //! then stored; the server's cache warm-up (`version_stored`) never delays the answer; a
-//! version is deleted only when it is neither active nor run by a live call.
+//! version is deleted only when it is neither active nor run by a live call, an app only
+//! when no live call runs any of its versions.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -76,6 +77,7 @@ pub(crate) async fn create(
     caller: Caller,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<App>), ApiError> {
+    body.only(&["name"])?;
     let name = body.string("name")?.to_owned();
     let app = blocking(move || Ok(state.store.create_app(&caller.account_id, &name)?)).await?;
     Ok((StatusCode::CREATED, Json(app)))
@@ -367,6 +369,7 @@ pub(crate) async fn deploy(
     ApiPath(app_id): ApiPath<String>,
     body: JsonObject,
 ) -> Result<Json<AppDetail>, ApiError> {
+    body.only(&["version"])?;
     let version = body.u32("version")?;
     let detail = {
         let state = state.clone();
@@ -381,4 +384,65 @@ pub(crate) async fn deploy(
         .backend
         .app_deployed(&detail.app.account_id, &detail.app.id, version);
     Ok(Json(detail))
+}
+
+/// Delete an app
+///
+/// `DELETE /v1/apps/{id}` → 204; the app goes with its versions, its settings,
+/// configuration and kv state, and the numbers bound to it become unbound. 409 while a
+/// live call runs any of its versions.
+#[utoipa::path(
+    delete,
+    path = "/v1/apps/{id}",
+    operation_id = "delete_app",
+    tag = "apps",
+    params(
+        ("id" = String, Path, description = "The app's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted, with its versions, numbers, settings, configuration and kv state"),
+        (status = 404, description = "`not_found`: no such app", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "`conflict`: a live call runs one of its versions", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(app_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let (store, account) = (&state.store, caller.account_id.as_str());
+        let in_use = || {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("app {app_id} is running in a live call; delete it when the call ends"),
+            )
+        };
+        if store.app(account, &app_id)?.is_none() {
+            return Err(ApiError::not_found(format!("app {app_id} not found")));
+        }
+        // A busy app is refused without touching its routing.
+        if state.backend.app_in_use(&app_id) {
+            return Err(in_use());
+        }
+        // Then no new call may start it: every way in (a number's route, a hand-over,
+        // `POST /v1/calls`) needs its active version, so that goes first; a call that
+        // started between the check above and the undeploy is live now, so look again,
+        // and if one did, put the version back (unless another was deployed meanwhile)
+        // and refuse. Left open: a call that read its route just before the undeploy but
+        // is not yet in the live list (the session lists its app right after routing,
+        // with no await between); it runs from the compiled cache or fails to start.
+        let previous = store.undeploy(account, &app_id)?;
+        if state.backend.app_in_use(&app_id) {
+            if let Some(version) = previous {
+                store.redeploy_if_undeployed(account, &app_id, version)?;
+            }
+            return Err(in_use());
+        }
+        Ok(store.delete_app(account, &app_id)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

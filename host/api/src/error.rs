@@ -6,6 +6,8 @@
 //! leaves the router (axum's own 405/413/...) is rewritten into this shape by
 //! [`json_errors`].
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,8 +23,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// A sentence for humans naming the problem.
     pub message: String,
-    /// The request field at fault, when there is one.
-    pub field: Option<&'static str>,
+    /// The request field (or header) at fault, when there is one: a body field's name,
+    /// `to` for a nested one, or the name a client misspelt.
+    pub field: Option<Cow<'static, str>>,
 }
 
 impl ApiError {
@@ -42,9 +45,9 @@ impl ApiError {
     }
 
     /// 400 `invalid_request` about one field.
-    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid_field(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         ApiError {
-            field: Some(field),
+            field: Some(field.into()),
             ..Self::invalid(message)
         }
     }
@@ -129,7 +132,7 @@ impl IntoResponse for ApiError {
         error.insert("code".into(), Value::from(self.code));
         error.insert("message".into(), Value::from(self.message));
         if let Some(field) = self.field {
-            error.insert("field".into(), Value::from(field));
+            error.insert("field".into(), Value::from(field.into_owned()));
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
@@ -223,6 +226,14 @@ pub const ERROR_CODES: &[ErrorCodeDoc] = &[
         meaning: "An uploaded audio file cannot be decoded or used.",
     },
     ErrorCodeDoc {
+        code: "target_not_allowed",
+        statuses: "400",
+        meaning: "A webhook URL or an app's `http_allow` entry (`field` names it) is a \
+                  loopback, private, link-local or reserved address, or a name that \
+                  resolves only to such addresses, and the server's admin has not allowed \
+                  that network (`--allow-private-networks`).",
+    },
+    ErrorCodeDoc {
         code: "unauthorized",
         statuses: "401",
         meaning: "No `Authorization: Bearer` header, a wrong admin token, or an unknown or \
@@ -250,7 +261,7 @@ pub const ERROR_CODES: &[ErrorCodeDoc] = &[
         statuses: "409",
         meaning: "The current state forbids it: a duplicate name, a number bound in \
                   another account, deleting the active version or one a live call runs, \
-                  overlapping webhook event types, a recording still recording, a \
+                  deleting an app a live call runs, overlapping webhook event types, a recording still recording, a \
                   disabled trunk, an account that still owns resources.",
     },
     ErrorCodeDoc {

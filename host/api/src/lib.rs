@@ -32,9 +32,11 @@ mod error;
 mod events;
 mod extract;
 mod files;
+pub mod net_policy;
 mod numbers;
 mod openapi;
 mod recordings;
+mod sip_bans;
 mod sip_users;
 mod trunks;
 mod webhooks;
@@ -55,6 +57,7 @@ pub use backend::{
     ParticipantView, RegistrationView,
 };
 pub use error::{ApiError, ERROR_CODES, ErrorCodeDoc};
+pub use sip_bans::SipBanView;
 
 /// The admin API's OpenAPI 3.1 document as JSON (what `GET /v1/openapi.json` serves), for
 /// tools that want it without a running server.
@@ -180,6 +183,13 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// Whether a live call runs any version of `app_id`; such an app cannot be deleted
+    /// (409) until those calls end.
+    fn app_in_use(&self, app_id: &str) -> bool {
+        let _ = app_id;
+        false
+    }
+
     /// A live stream of the server's recorded events (every account; the API filters by
     /// account) for `GET /v1/events/ws`; `None` answers 503.
     fn subscribe_events(&self) -> Option<tokio::sync::broadcast::Receiver<pbx_store::EventRecord>> {
@@ -195,6 +205,23 @@ pub trait Backend: Send + Sync + 'static {
     /// Called after a webhook was created, changed, re-keyed or deleted, so the event
     /// dispatcher reloads the list at once. Runs on a blocking thread.
     fn webhooks_changed(&self) {}
+
+    /// The source addresses banned now for failed SIP authentications. Must not block.
+    fn sip_bans(&self) -> Vec<SipBanView> {
+        Vec::new()
+    }
+
+    /// Lifts the ban on `address`; false when it was not banned. Must not block.
+    fn lift_sip_ban(&self, address: std::net::IpAddr) -> bool {
+        let _ = address;
+        false
+    }
+
+    /// The outbound address policy webhook URLs and apps' HTTP allow-list entries are
+    /// checked against when they are configured. The default denies every private address.
+    fn net_policy(&self) -> net_policy::NetPolicy {
+        net_policy::NetPolicy::default()
+    }
 }
 
 /// Why an uploaded component was refused.
@@ -259,7 +286,7 @@ pub fn router(state: ApiState) -> Router {
     }
     Router::new()
         .route("/v1/apps", post(apps::create).get(apps::list))
-        .route("/v1/apps/{id}", get(apps::show))
+        .route("/v1/apps/{id}", get(apps::show).delete(apps::delete))
         .route(
             "/v1/apps/{id}/versions",
             post(apps::upload_version).get(apps::list_versions),
@@ -343,6 +370,11 @@ pub fn router(state: ApiState) -> Router {
             get(sip_users::show).delete(sip_users::delete),
         )
         .route("/v1/sip-users/{id}/password", put(sip_users::set_password))
+        .route("/v1/sip-bans", get(sip_bans::list))
+        .route(
+            "/v1/sip-bans/{address}",
+            axum::routing::delete(sip_bans::lift),
+        )
         .route("/v1/conferences", get(conferences::live))
         .route("/v1/conferences/history", get(conferences::history))
         .route("/v1/conferences/{id}", get(conferences::show))

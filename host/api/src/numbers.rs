@@ -41,6 +41,7 @@ pub(crate) async fn set(
     body: JsonObject,
 ) -> Result<Json<NumberRoute>, ApiError> {
     validate_number(&number)?;
+    body.only(&["app_id"])?;
     let app_id = body.string("app_id")?.to_owned();
     let route = blocking(move || {
         Ok(state

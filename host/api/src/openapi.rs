@@ -4,8 +4,12 @@
 //! Invariants: every route of [`crate::router`] is listed in [`ApiDoc`]'s `paths` (a test
 //! reads the router's source and fails on a route without an operation); every operation
 //! has a unique `operationId` and one tag; every operation secured by `bearerAuth` also
-//! documents the `Pbx-Account` header and the 401 and 500 answers (added here, once, by
-//! [`Common`]); the document is built once per process and never changes.
+//! documents the `Pbx-Account` header and the 400 (a malformed header or path parameter),
+//! 401, 404 (the account the header names does not exist) and 500 answers, and every
+//! operation with a JSON body also 413 and 415 (what [`crate::extract`] answers for any
+//! route; added here, once, by [`Common`]); the document is built once per process and
+//! never changes. `tests/e2e/api_fuzz.rs` (pbx-tests) runs a schema-driven fuzzer against the
+//! real binary and fails on any status an operation does not list.
 
 pub(crate) mod schemas;
 
@@ -16,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Ref, Required, ResponseBuilder};
+use utoipa::openapi::{Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 /// The admin API's OpenAPI document: every route, its schemas, tags and security.
@@ -45,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         crate::apps::create,
         crate::apps::list,
         crate::apps::show,
+        crate::apps::delete,
         crate::apps::upload_version,
         crate::apps::list_versions,
         crate::apps::download_version,
@@ -92,6 +97,8 @@ use utoipa::{Modify, OpenApi};
         crate::sip_users::show,
         crate::sip_users::set_password,
         crate::sip_users::delete,
+        crate::sip_bans::list,
+        crate::sip_bans::lift,
         crate::conferences::live,
         crate::conferences::history,
         crate::conferences::show,
@@ -127,7 +134,7 @@ use utoipa::{Modify, OpenApi};
         (name = "events", description = "Recorded call and app events: history, polling and the live websocket."),
         (name = "webhooks", description = "Signed event delivery over HTTP, with retries and a delivery log."),
         (name = "trunks", description = "SIP trunks phone numbers are dialled through."),
-        (name = "sip users", description = "Users who REGISTER with the pbx and can be dialled."),
+        (name = "sip users", description = "Users who REGISTER with the pbx and can be dialled, and the sources banned for failed authentications (admin token only)."),
         (name = "service", description = "Health, metrics and this documentation; no authentication."),
     )
 )]
@@ -137,7 +144,7 @@ pub(crate) struct ApiDoc;
 pub(crate) const BEARER: &str = "bearerAuth";
 
 /// Adds what every operation shares: the `bearerAuth` scheme, the info version, and on
-/// each authenticated operation the `Pbx-Account` header and the 401 and 500 answers.
+/// each authenticated operation the `Pbx-Account` header and the answers any route gives.
 struct Common;
 
 impl Modify for Common {
@@ -188,7 +195,8 @@ fn is_authenticated(op: &Operation) -> bool {
     })
 }
 
-/// The `Pbx-Account` header and the 401 and 500 answers of an authenticated operation.
+/// The `Pbx-Account` header and the answers every authenticated operation can give: 400,
+/// 401, 404 and 500, and 413 and 415 with a JSON body.
 fn add_common(op: &mut Operation) {
     let account = ParameterBuilder::new()
         .name("Pbx-Account")
@@ -198,7 +206,11 @@ fn add_common(op: &mut Operation) {
             "With the admin token: the account to act on (default the default account). \
              With an API key: must be the key's own account, or absent.",
         ))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1)),
+        ))
         .build();
     op.parameters
         .get_or_insert_with(Vec::new)
@@ -221,6 +233,26 @@ fn add_common(op: &mut Operation) {
     responses.entry("500".to_owned()).or_insert_with(|| {
         error("`internal`: a failure on the server's side (details in its log)").into()
     });
+    responses.entry("400".to_owned()).or_insert_with(|| {
+        error("`invalid_request`: an empty `Pbx-Account` header or a malformed path parameter")
+            .into()
+    });
+    responses.entry("404".to_owned()).or_insert_with(|| {
+        error("`not_found`: the account `Pbx-Account` names does not exist").into()
+    });
+    let json_body = op.request_body.as_ref().is_some_and(|body| match body {
+        RefOr::T(body) => body.content.contains_key("application/json"),
+        RefOr::Ref(_) => false,
+    });
+    if json_body {
+        let responses = &mut op.responses.responses;
+        responses.entry("413".to_owned()).or_insert_with(|| {
+            error("`payload_too_large`: the JSON body is larger than 1 MiB").into()
+        });
+        responses.entry("415".to_owned()).or_insert_with(|| {
+            error("`unsupported_media_type`: the body is not `application/json`").into()
+        });
+    }
 }
 
 /// The document, built once.

@@ -53,6 +53,20 @@ fn event_types(body: &JsonObject) -> Result<Vec<String>, ApiError> {
     }
 }
 
+/// Refuses a URL the server may not post to: malformed (400 `invalid_request`), or a
+/// loopback, private, link-local or reserved address, written literally or the only
+/// addresses its name resolves to (400 `target_not_allowed`). A name that does not resolve
+/// now is accepted; each delivery is checked again when it connects.
+async fn check_target(state: &ApiState, url: &str) -> Result<(), ApiError> {
+    pbx_store::validate_webhook_url(url)?;
+    state
+        .backend
+        .net_policy()
+        .check_target(url)
+        .await
+        .map_err(|e| crate::net_policy::refused("url", &e))
+}
+
 /// Tells the server the webhook list changed (off the async threads: it may lock).
 async fn changed(state: &ApiState) {
     let backend = state.backend.clone();
@@ -75,7 +89,7 @@ async fn changed(state: &ApiState) {
     request_body = crate::openapi::schemas::CreateWebhook,
     responses(
         (status = 201, description = "The webhook with its `secret`, shown only here and on rotation", body = crate::openapi::schemas::WebhookWithSecret),
-        (status = 400, description = "`invalid_request`: a field is missing or malformed", body = crate::openapi::schemas::ErrorBody),
+        (status = 400, description = "`invalid_request`: a field is missing or malformed; `target_not_allowed`: `url` is (or its name resolves only to) a loopback, private, link-local or reserved address the server's admin has not allowed", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "`conflict`: an event type is already another webhook's", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearerAuth" = [])),
@@ -86,9 +100,11 @@ pub(crate) async fn create(
     body: JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     body.only(FIELDS)?;
+    let url = body.string("url")?.to_owned();
+    check_target(&state, &url).await?;
     let new = NewWebhook {
         account_id: caller.account_id,
-        url: body.string("url")?.to_owned(),
+        url,
         event_types: event_types(&body)?,
         enabled: body.opt_bool("enabled")?.unwrap_or(true),
     };
@@ -166,7 +182,7 @@ pub(crate) async fn show(
     request_body = crate::openapi::schemas::UpdateWebhook,
     responses(
         (status = 200, description = "The webhook as stored", body = crate::openapi::schemas::Webhook),
-        (status = 400, description = "`invalid_request`: a field is missing or malformed", body = crate::openapi::schemas::ErrorBody),
+        (status = 400, description = "`invalid_request`: a field is missing or malformed; `target_not_allowed`: `url` is (or its name resolves only to) a loopback, private, link-local or reserved address the server's admin has not allowed", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "`not_found`: no such webhook", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "`conflict`: an event type is already another webhook's", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -181,7 +197,9 @@ pub(crate) async fn update(
     body.only(FIELDS)?;
     let patch = WebhookPatch {
         url: if body.has("url") {
-            Some(body.string("url")?.to_owned())
+            let url = body.string("url")?.to_owned();
+            check_target(&state, &url).await?;
+            Some(url)
         } else {
             None
         },

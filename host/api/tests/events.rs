@@ -177,7 +177,7 @@ async fn webhook_crud_overlaps_and_secret_shown_once() {
             Method::POST,
             "/v1/webhooks",
             Some(json!({
-                "url": "https://example.com/hooks",
+                "url": "https://hooks.invalid/hooks",
                 "event_types": ["CALL_RECEIVED", "CALL_FINISHED"]
             })),
         )
@@ -210,7 +210,7 @@ async fn webhook_crud_overlaps_and_secret_shown_once() {
             .call(
                 Method::POST,
                 "/v1/webhooks",
-                Some(json!({ "url": "https://example.com/b", "event_types": types })),
+                Some(json!({ "url": "https://hooks.invalid/b", "event_types": types })),
             )
             .await;
         assert_eq!(status, StatusCode::CONFLICT, "{err}");
@@ -223,18 +223,18 @@ async fn webhook_crud_overlaps_and_secret_shown_once() {
     for (body, field) in [
         (json!({ "url": "ftp://x", "event_types": ["*"] }), "url"),
         (
-            json!({ "url": "https://x", "event_types": [] }),
+            json!({ "url": "https://x.invalid", "event_types": [] }),
             "event_types",
         ),
         (
-            json!({ "url": "https://x", "event_types": ["NOT_A_TYPE"] }),
+            json!({ "url": "https://x.invalid", "event_types": ["NOT_A_TYPE"] }),
             "event_types",
         ),
         (
-            json!({ "url": "https://x", "event_types": "*" }),
+            json!({ "url": "https://x.invalid", "event_types": "*" }),
             "event_types",
         ),
-        (json!({ "url": "https://x" }), "event_types"),
+        (json!({ "url": "https://x.invalid" }), "event_types"),
     ] {
         let (status, err) = h.call(Method::POST, "/v1/webhooks", Some(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
@@ -244,7 +244,7 @@ async fn webhook_crud_overlaps_and_secret_shown_once() {
         .call(
             Method::POST,
             "/v1/webhooks",
-            Some(json!({ "url": "https://x", "event_types": ["*"], "secret": "mine" })),
+            Some(json!({ "url": "https://x.invalid", "event_types": ["*"], "secret": "mine" })),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -285,7 +285,7 @@ async fn webhook_crud_overlaps_and_secret_shown_once() {
         .call(
             Method::POST,
             "/v1/webhooks",
-            Some(json!({ "url": "http://127.0.0.1:9/x", "event_types": ["CALL_FINISHED"] })),
+            Some(json!({ "url": "https://other.invalid/x", "event_types": ["CALL_FINISHED"] })),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
@@ -309,7 +309,7 @@ async fn deliveries_are_listed_newest_first_and_filtered() {
         .call(
             Method::POST,
             "/v1/webhooks",
-            Some(json!({ "url": "https://example.com/h", "event_types": ["*"] })),
+            Some(json!({ "url": "https://hooks.invalid/h", "event_types": ["*"] })),
         )
         .await;
     let id = hook["id"].as_str().unwrap();
@@ -385,7 +385,7 @@ async fn another_accounts_webhooks_and_events_are_404() {
         .call(
             Method::POST,
             "/v1/webhooks",
-            Some(json!({ "url": "https://example.com/h", "event_types": ["*"] })),
+            Some(json!({ "url": "https://hooks.invalid/h", "event_types": ["*"] })),
         )
         .await;
     let id = hook["id"].as_str().unwrap();
@@ -437,7 +437,7 @@ async fn another_accounts_webhooks_and_events_are_404() {
             &key,
             Method::POST,
             "/v1/webhooks",
-            Some(json!({ "url": "https://example.com/o", "event_types": ["*"] })),
+            Some(json!({ "url": "https://hooks.invalid/o", "event_types": ["*"] })),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -722,4 +722,102 @@ async fn websocket_refusals() {
     let (status, err) = h.call(Method::GET, "/v1/events/ws", None).await;
     assert!(status.is_client_error(), "{status}");
     assert!(err["error"]["code"].is_string(), "{err}");
+}
+
+/// Issue 9: an account key tries to point a webhook inside the host's network, in every
+/// spelling the URL parser accepts; each is 400 `target_not_allowed` naming `url`, on
+/// create and on PATCH, and nothing is stored. An app's `http_allow` entry naming such an
+/// address literally is refused the same way.
+#[tokio::test]
+async fn webhooks_and_allow_lists_cannot_point_inside() {
+    let h = Harness::new(None);
+    let inside = [
+        "http://127.0.0.1:9/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/",
+        "http://10.0.0.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "http://0177.0.0.1:8080/",
+        "http://127.1/",
+        "https://[fd00::1]/x",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://user@192.168.1.1/",
+        "http://localhost:9/",
+    ];
+    let (status, created) = h
+        .call_as(
+            &h.other_key,
+            Method::POST,
+            "/v1/webhooks",
+            Some(json!({ "url": "https://hooks.invalid/h", "event_types": ["CALL_RECEIVED"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap();
+    for url in inside {
+        for (method, uri) in [
+            (Method::POST, "/v1/webhooks".to_owned()),
+            (Method::PATCH, format!("/v1/webhooks/{id}")),
+        ] {
+            let (status, err) = h
+                .call_as(
+                    &h.other_key,
+                    method.clone(),
+                    &uri,
+                    Some(json!({ "url": url, "event_types": ["CALL_FINISHED"] })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {url}: {err}");
+            assert_eq!(err["error"]["code"], "target_not_allowed", "{url}: {err}");
+            assert_eq!(err["error"]["field"], "url", "{url}: {err}");
+        }
+    }
+    let hooks = h.store.webhooks(&h.other_account).unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].url, "https://hooks.invalid/h");
+
+    // A name that resolves only inside does not say where it resolved to.
+    let (_, err) = h
+        .call_as(
+            &h.other_key,
+            Method::POST,
+            "/v1/webhooks",
+            Some(json!({ "url": "http://localhost:9/", "event_types": ["*"] })),
+        )
+        .await;
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("127.0.0.1") && !message.contains("::1"),
+        "{message}"
+    );
+
+    // App settings are the admin's; a literal inside address is refused for them too.
+    let (status, app) = h
+        .call(Method::POST, "/v1/apps", Some(json!({ "name": "fetcher" })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{app}");
+    let settings = format!("/v1/apps/{}/settings", app["id"].as_str().unwrap());
+    for entry in [
+        "127.0.0.1:8080",
+        "[::1]:80",
+        "169.254.169.254",
+        "10.1.2.3:443",
+    ] {
+        let (status, err) = h
+            .call(
+                Method::PUT,
+                &settings,
+                Some(json!({ "http_allow": ["api.example.com", entry] })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{entry}: {err}");
+        assert_eq!(err["error"]["code"], "target_not_allowed", "{entry}: {err}");
+        assert_eq!(err["error"]["field"], "http_allow", "{entry}: {err}");
+    }
+    let (status, stored) = h.call(Method::GET, &settings, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stored["http_allow"], json!([]), "{stored}");
 }

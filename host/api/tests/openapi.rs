@@ -784,7 +784,7 @@ async fn schemas_match_real_answers() {
         .json(
             post.clone(),
             "/v1/webhooks",
-            Some(json!({"url": "http://127.0.0.1:9/hook", "event_types": ["CALL_FINISHED"]})),
+            Some(json!({"url": "https://hooks.invalid/hook", "event_types": ["CALL_FINISHED"]})),
             201,
         )
         .await;
@@ -854,4 +854,164 @@ async fn schemas_match_real_answers() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_shape(&doc, "Health", &serde_json::from_slice(&body).unwrap());
+}
+
+/// Every operation with a JSON body, read from the document: `(method, path)`.
+fn json_body_operations(doc: &Value) -> Vec<(Method, String)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(op) = item.get(*method) else {
+                continue;
+            };
+            if op["requestBody"]["content"]
+                .get("application/json")
+                .is_some()
+            {
+                ops.push((
+                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                    path.clone(),
+                ));
+            }
+        }
+    }
+    ops
+}
+
+/// A concrete URI for a documented path: each `{param}` becomes a well-formed value.
+fn concrete(path: &str) -> String {
+    path.replace("{number}", "7000")
+        .replace("{version}", "1")
+        .replace("{name}", "greeting")
+        .replace("{key}", "k")
+        .replace("{key_id}", "key_0123456789abcdef")
+        .replace("{id}", "x_0123456789abcdef")
+}
+
+#[tokio::test]
+async fn every_json_route_refuses_an_unknown_field_naming_it() {
+    let h = Harness::new();
+    let doc = document(&h).await;
+    let ops = json_body_operations(&doc);
+    assert!(ops.len() >= 14, "too few JSON operations found: {ops:?}");
+    for (method, path) in ops {
+        let uri = concrete(&path);
+        let out = h
+            .json(method.clone(), &uri, Some(json!({ "zz_misspelt": 1 })), 400)
+            .await;
+        assert_eq!(
+            out["error"]["code"], "invalid_request",
+            "{method} {path}: {out}"
+        );
+        assert_eq!(
+            out["error"]["field"], "zz_misspelt",
+            "{method} {path}: {out}"
+        );
+        // The document says so too: the body's schema allows no other properties.
+        let schema = &doc["paths"][&path][method.as_str().to_lowercase()]["requestBody"]["content"]
+            ["application/json"]["schema"];
+        let name = schema["$ref"]
+            .as_str()
+            .and_then(|r| r.rsplit('/').next())
+            .unwrap_or_else(|| panic!("{method} {path}: body schema is not a $ref: {schema}"));
+        assert_eq!(
+            doc["components"]["schemas"][name]["additionalProperties"], false,
+            "{method} {path}: schema {name} allows unknown properties"
+        );
+    }
+}
+
+#[tokio::test]
+async fn misspelt_fields_on_app_create_deploy_and_number_bind_are_named() {
+    let h = Harness::new();
+    let out = h
+        .json(
+            Method::POST,
+            "/v1/apps",
+            Some(json!({ "name": "ivr", "descripton": "typo" })),
+            400,
+        )
+        .await;
+    assert_eq!(out["error"]["field"], "descripton", "{out}");
+    let apps = h.json(Method::GET, "/v1/apps", None, 200).await;
+    assert_eq!(apps["apps"], json!([]), "nothing was created");
+
+    let app = h
+        .json(
+            Method::POST,
+            "/v1/apps",
+            Some(json!({ "name": "ivr" })),
+            201,
+        )
+        .await;
+    let id = app["id"].as_str().unwrap();
+    let out = h
+        .json(
+            Method::POST,
+            &format!("/v1/apps/{id}/deploy"),
+            Some(json!({ "version": 1, "verison": 2 })),
+            400,
+        )
+        .await;
+    assert_eq!(out["error"]["field"], "verison", "{out}");
+    let out = h
+        .json(
+            Method::PUT,
+            "/v1/numbers/7000",
+            Some(json!({ "app_id": id, "appid": id })),
+            400,
+        )
+        .await;
+    assert_eq!(out["error"]["field"], "appid", "{out}");
+    h.json(Method::GET, "/v1/numbers/7000", None, 404).await;
+
+    // A missing or ill-typed field is named too.
+    let out = h
+        .json(Method::POST, "/v1/apps", Some(json!({ "name": 7 })), 400)
+        .await;
+    assert_eq!(out["error"]["field"], "name", "{out}");
+    let out = h
+        .json(
+            Method::POST,
+            &format!("/v1/apps/{id}/deploy"),
+            Some(json!({})),
+            400,
+        )
+        .await;
+    assert_eq!(out["error"]["field"], "version", "{out}");
+}
+
+#[tokio::test]
+async fn every_authenticated_operation_documents_the_common_answers() {
+    let h = Harness::new();
+    let doc = document(&h).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(op) = item.get(*method) else {
+                continue;
+            };
+            if op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearerAuth").is_some()))
+            {
+                for status in ["400", "401", "404", "500"] {
+                    assert!(
+                        op["responses"].get(status).is_some(),
+                        "{method} {path} does not document {status}"
+                    );
+                }
+            }
+            if op["requestBody"]["content"]
+                .get("application/json")
+                .is_some()
+            {
+                for status in ["413", "415"] {
+                    assert!(
+                        op["responses"].get(status).is_some(),
+                        "{method} {path} does not document {status}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -34,6 +34,9 @@ struct Fake {
     conferences: Mutex<Vec<ConferenceView>>,
     hangups: Mutex<Vec<String>>,
     in_use: Mutex<Vec<(String, u32)>>,
+    /// A call that starts while an app is being deleted: `app_in_use` answers no this many
+    /// more times, then yes.
+    busy_after_checks: Mutex<Option<usize>>,
 }
 
 fn record(id: &str, account: &str, status: CallStatus) -> CallRecord {
@@ -94,6 +97,14 @@ impl Backend for Fake {
             .lock()
             .unwrap()
             .contains(&(app_id.to_owned(), version))
+    }
+    fn app_in_use(&self, app_id: &str) -> bool {
+        if let Some(left) = self.busy_after_checks.lock().unwrap().as_mut() {
+            let busy = *left == 0;
+            *left = left.saturating_sub(1);
+            return busy;
+        }
+        self.in_use.lock().unwrap().iter().any(|(a, _)| a == app_id)
     }
 }
 
@@ -299,7 +310,7 @@ async fn populate(h: &H, a: &str, key: &str) -> Owned {
     let hook = create(
         Method::POST,
         "/v1/webhooks",
-        B::Json(json!({ "url": "https://hooks.example.com/a", "event_types": ["CALL_RECEIVED"] })),
+        B::Json(json!({ "url": "https://hooks.invalid/a", "event_types": ["CALL_RECEIVED"] })),
     )
     .await["id"]
         .as_str()
@@ -1432,4 +1443,133 @@ async fn settings_config_and_kv_routes() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn apps_can_be_deleted_unless_in_use_and_only_by_their_account() {
+    let h = H::new();
+    let (_a, key) = h.account("alpha", json!({})).await;
+    let (_b, other) = h.account("beta", json!({})).await;
+    let (_, app) = h
+        .send(
+            &key,
+            None,
+            Method::POST,
+            "/v1/apps",
+            B::Json(json!({ "name": "doomed" })),
+        )
+        .await;
+    let app = app["id"].as_str().unwrap().to_owned();
+    h.send(
+        &key,
+        None,
+        Method::POST,
+        &format!("/v1/apps/{app}/versions"),
+        B::Bytes("application/wasm", WASM.to_vec()),
+    )
+    .await;
+    let (status, _) = h
+        .send(
+            &key,
+            None,
+            Method::POST,
+            &format!("/v1/apps/{app}/deploy"),
+            B::Json(json!({ "version": 1 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h
+        .send(
+            &key,
+            None,
+            Method::PUT,
+            "/v1/numbers/7000",
+            B::Json(json!({ "app_id": app })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let delete = async |key: &str| {
+        h.send(
+            key,
+            None,
+            Method::DELETE,
+            &format!("/v1/apps/{app}"),
+            B::None,
+        )
+        .await
+    };
+
+    // Another account's key sees no such app, and deleting it changes nothing.
+    let (status, body) = delete(&other).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "other account",
+    );
+    // While a live call runs one of its versions: 409.
+    h.fake.in_use.lock().unwrap().push((app.clone(), 1));
+    let (status, body) = delete(&key).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "conflict", "in use");
+    h.fake.in_use.lock().unwrap().clear();
+    // A call that starts after the first check: 409, and the app keeps its deployed
+    // version and its number.
+    *h.fake.busy_after_checks.lock().unwrap() = Some(1);
+    let (status, body) = delete(&key).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        "conflict",
+        "started meanwhile",
+    );
+    *h.fake.busy_after_checks.lock().unwrap() = None;
+    let (status, shown) = h
+        .send(&key, None, Method::GET, &format!("/v1/apps/{app}"), B::None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["active_version"], 1, "{shown}");
+    assert_eq!(h.store.route("7000").unwrap().unwrap().app_id, app);
+
+    let (status, body) = delete(&key).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = h
+        .send(&key, None, Method::GET, &format!("/v1/apps/{app}"), B::None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", "gone");
+    let (status, body) = h
+        .send(&key, None, Method::GET, "/v1/numbers/7000", B::None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", "unbound");
+    let (status, body) = delete(&key).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", "twice");
+}
+
+#[tokio::test]
+async fn an_empty_account_header_is_a_bad_request_naming_it() {
+    let h = H::new();
+    for account in ["", "  "] {
+        let (status, body) = h
+            .send(TOKEN, Some(account), Method::GET, "/v1/apps", B::None)
+            .await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "empty",
+        );
+        assert_eq!(body["error"]["field"], "Pbx-Account", "{body}");
+    }
+    let (status, body) = h
+        .send(
+            TOKEN,
+            Some("acc_ffffffffffffffff"),
+            Method::GET,
+            "/v1/apps",
+            B::None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", "unknown");
 }

@@ -4,25 +4,49 @@
 //! Invariants: the request was checked against the app's allow-list by `pbx-plugin`, so
 //! redirects are never followed (a redirect could leave the allow-list); the body is read in
 //! chunks and abandoned as soon as it passes the request's size limit; the whole exchange is
-//! bounded by the request's timeout.
+//! bounded by the request's timeout. Every request is also held to the outbound address
+//! policy (`crate::outbound`): an allow-listed name that resolves to a loopback, private,
+//! link-local or reserved address the admin has not allowed is refused, and the app learns
+//! only "refused by policy" or "unreachable", never why a connection failed; without the
+//! policy's client (it could not be built) no request is sent at all. The policy
+//! is the server's, set once at startup ([`set_net_policy`]) before any call runs; until
+//! then the default policy (every private address denied) applies.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use pbx_api::net_policy::NetPolicy;
 use pbx_plugin::{HttpError, HttpRequest, HttpResponse};
 
-/// The client every app request shares (connection pooling across calls).
+use crate::outbound::{REFUSED_BY_POLICY, UNREACHABLE};
+
+/// The server's outbound address policy, once set.
+static POLICY: OnceLock<Arc<NetPolicy>> = OnceLock::new();
+
+/// Sets the policy app requests are held to; only the first call counts. Called by the
+/// server before it takes calls.
+pub fn set_net_policy(policy: Arc<NetPolicy>) {
+    let _ = POLICY.set(policy);
+}
+
+fn policy() -> &'static Arc<NetPolicy> {
+    POLICY.get_or_init(Arc::default)
+}
+
+/// The client every app request shares (connection pooling across calls): the policy's
+/// resolver, no redirects, no proxy. When it cannot be built (logged once), every request
+/// fails unsent: there is no fallback client.
 fn client() -> Result<&'static reqwest::Client, HttpError> {
     static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("pbx/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .ok()
+            crate::outbound::client(
+                policy().clone(),
+                concat!("pbx/", env!("CARGO_PKG_VERSION")),
+                None,
+            )
         })
         .as_ref()
-        .ok_or_else(|| HttpError::ConnectionFailed("the HTTP client cannot start".into()))
+        .ok_or_else(|| HttpError::ConnectionFailed(crate::outbound::NO_CLIENT.into()))
 }
 
 /// Runs one app request to its end.
@@ -44,6 +68,10 @@ pub(crate) async fn execute(request: HttpRequest) -> Result<HttpResponse, HttpEr
 async fn exchange(request: HttpRequest) -> Result<HttpResponse, HttpError> {
     let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
         .map_err(|e| HttpError::InvalidResponse(format!("bad method: {e}")))?;
+    // A literal address never reaches the client's resolver: check it here.
+    if crate::outbound::check_url(policy(), &request.url).is_err() {
+        return Err(HttpError::ConnectionFailed(REFUSED_BY_POLICY.into()));
+    }
     let mut builder = client()?.request(method, &request.url);
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
@@ -52,12 +80,16 @@ async fn exchange(request: HttpRequest) -> Result<HttpResponse, HttpError> {
         builder = builder.body(body);
     }
     let mut response = builder.send().await.map_err(|e| {
-        if e.is_timeout() {
+        // The cause stays in the server's debug log; the app gets a generic error.
+        tracing::debug!(error = ?e, "app HTTP request got no answer");
+        if crate::outbound::refused_by_policy(&e) {
+            HttpError::ConnectionFailed(REFUSED_BY_POLICY.into())
+        } else if e.is_timeout() {
             HttpError::Timeout
-        } else if e.is_builder() || e.is_request() && !e.is_connect() {
-            HttpError::InvalidResponse(e.to_string())
+        } else if e.is_builder() {
+            HttpError::InvalidResponse("the request cannot be sent".into())
         } else {
-            HttpError::ConnectionFailed(e.to_string())
+            HttpError::ConnectionFailed(UNREACHABLE.into())
         }
     })?;
     let status = response.status().as_u16();
@@ -81,7 +113,7 @@ async fn exchange(request: HttpRequest) -> Result<HttpResponse, HttpError> {
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| HttpError::InvalidResponse(e.to_string()))?
+        .map_err(|_| HttpError::InvalidResponse("the response body broke off".into()))?
     {
         if body.len() + chunk.len() > request.max_response_bytes {
             return Err(HttpError::TooLarge);

@@ -29,6 +29,7 @@ pub struct ServerBackend {
     runtime: Arc<Runtime>,
     apps: Arc<AppCache>,
     events: EventHub,
+    net_policy: Arc<pbx_api::net_policy::NetPolicy>,
 }
 
 impl ServerBackend {
@@ -44,11 +45,23 @@ impl ServerBackend {
             runtime,
             apps,
             events,
+            net_policy: Arc::default(),
         }
+    }
+
+    /// The same backend checking configured targets against `policy` (the server's
+    /// `--allow-private-networks`) instead of the default policy.
+    pub fn with_net_policy(mut self, policy: Arc<pbx_api::net_policy::NetPolicy>) -> Self {
+        self.net_policy = policy;
+        self
     }
 }
 
 impl Backend for ServerBackend {
+    fn net_policy(&self) -> pbx_api::net_policy::NetPolicy {
+        (*self.net_policy).clone()
+    }
+
     fn check_component(&self, bytes: &[u8]) -> Result<(), ComponentRejection> {
         // Compiling is the validation; keeping the result under the component's sha256 means
         // the cache warm-up after the version is stored (or the first call) does not compile
@@ -79,6 +92,8 @@ impl Backend for ServerBackend {
 
     fn metrics(&self) -> Option<String> {
         metrics::gauge!(crate::metrics::ACTIVE_CALLS).set(self.calls.count() as f64);
+        metrics::gauge!(crate::metrics::SIP_ACTIVE_BANS)
+            .set(self.calls.registrar.bans().len() as f64);
         crate::metrics::render()
     }
 
@@ -106,11 +121,44 @@ impl Backend for ServerBackend {
         self.events.webhooks_changed();
     }
 
+    fn sip_bans(&self) -> Vec<pbx_api::SipBanView> {
+        let (now, wall) = (std::time::Instant::now(), chrono::Utc::now());
+        self.calls
+            .registrar
+            .bans()
+            .into_iter()
+            .map(|ban| pbx_api::SipBanView {
+                address: ban.address.to_string(),
+                reason: ban.reason,
+                until: wall
+                    + chrono::Duration::from_std(ban.until.saturating_duration_since(now))
+                        .unwrap_or_default(),
+                failures: ban.failures,
+                last_user: ban.last_user,
+            })
+            .collect()
+    }
+
+    fn lift_sip_ban(&self, address: std::net::IpAddr) -> bool {
+        let lifted = self.calls.registrar.lift_ban(address);
+        if lifted {
+            tracing::info!(%address, "SIP ban lifted by the admin");
+        }
+        lifted
+    }
+
     fn version_in_use(&self, app_id: &str, version: u32) -> bool {
         self.calls
             .list()
             .iter()
             .any(|c| c.app_id.as_deref() == Some(app_id) && c.app_version == Some(version))
+    }
+
+    fn app_in_use(&self, app_id: &str) -> bool {
+        self.calls
+            .list()
+            .iter()
+            .any(|c| c.app_id.as_deref() == Some(app_id))
     }
 
     fn live_calls(&self) -> Vec<CallRecord> {

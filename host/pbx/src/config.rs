@@ -53,6 +53,46 @@ pub struct ServeArgs {
     /// [default: 1000].
     #[arg(long, env = "PBX_WEBHOOK_RETRY_MS")]
     pub webhook_retry_ms: Option<u64>,
+    /// Networks (CIDR, comma-separated: `10.0.0.0/8,fd00::/8`) that webhooks and apps' HTTP
+    /// requests may reach although they are loopback, private, link-local or reserved;
+    /// by default none.
+    #[arg(long, env = "PBX_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',')]
+    pub allow_private_networks: Vec<String>,
+    /// Failed SIP authentications from one source (an IPv4 address or an IPv6 /64) within 5
+    /// minutes before it is banned; half as many are answered at once, later ones are
+    /// delayed; 0 disables [default: 50].
+    #[arg(long, env = "PBX_SIP_AUTH_MAX_FAILURES")]
+    pub sip_auth_max_failures: Option<u32>,
+    /// Seconds a ban for failed SIP authentications lasts [default: 900].
+    #[arg(long, env = "PBX_SIP_BAN_SECS")]
+    pub sip_ban_secs: Option<u64>,
+    /// Most SIP TCP connections open at once [default: 2048].
+    #[arg(long, env = "PBX_SIP_TCP_MAX_CONNECTIONS")]
+    pub sip_tcp_max_connections: Option<usize>,
+    /// Most SIP TCP connections from one source (an IPv4 address or an IPv6 /64)
+    /// [default: 32].
+    #[arg(long, env = "PBX_SIP_TCP_MAX_PER_SOURCE")]
+    pub sip_tcp_max_per_source: Option<usize>,
+    /// Seconds a SIP TCP connection may carry no message before it is closed, unless a call
+    /// or a live registration uses it [default: 120].
+    #[arg(long, env = "PBX_SIP_TCP_IDLE_SECS")]
+    pub sip_tcp_idle_secs: Option<u64>,
+    /// Most calls (inbound and outbound) at once; new INVITEs beyond it get 503 with
+    /// Retry-After, in-dialog requests are always served [default: 20000].
+    #[arg(long, env = "PBX_SIP_MAX_CALLS")]
+    pub sip_max_calls: Option<usize>,
+    /// Seconds an answered call may receive no RTP (unless held) before it ends with reason
+    /// `timeout`; 0 disables [default: 60].
+    #[arg(long, env = "PBX_RTP_TIMEOUT")]
+    pub rtp_timeout: Option<u64>,
+    /// Seconds an answered call may last before it ends with reason `timeout`; 0 (the
+    /// default) means no limit.
+    #[arg(long, env = "PBX_MAX_CALL_SECS")]
+    pub max_call_secs: Option<u64>,
+    /// Most app instances (call sessions) alive at once; sizes the sandbox pool. Calls
+    /// beyond it are refused with 503 and Retry-After [default: 1000].
+    #[arg(long, env = "PBX_MAX_APP_INSTANCES")]
+    pub max_app_instances: Option<u32>,
 }
 
 /// The config file's shape: the same settings as the flags.
@@ -69,6 +109,16 @@ struct FileConfig {
     sip_digest: Option<Vec<String>>,
     drain_timeout: Option<u64>,
     webhook_retry_ms: Option<u64>,
+    allow_private_networks: Option<Vec<String>>,
+    sip_auth_max_failures: Option<u32>,
+    sip_ban_secs: Option<u64>,
+    sip_tcp_max_connections: Option<usize>,
+    sip_tcp_max_per_source: Option<usize>,
+    sip_tcp_idle_secs: Option<u64>,
+    sip_max_calls: Option<usize>,
+    rtp_timeout: Option<u64>,
+    max_call_secs: Option<u64>,
+    max_app_instances: Option<u32>,
 }
 
 /// The resolved settings the server runs with.
@@ -87,6 +137,23 @@ pub struct Config {
     pub drain_timeout: std::time::Duration,
     /// Base delay between webhook delivery attempts.
     pub webhook_retry: std::time::Duration,
+    /// The outbound address policy of webhooks and apps' HTTP requests.
+    pub net_policy: pbx_api::net_policy::NetPolicy,
+    /// How failed SIP authentications are throttled and banned.
+    pub sip_guard: crate::auth_guard::GuardConfig,
+    /// SIP TCP connection limits.
+    pub sip_tcp: crate::sip_shell::TcpLimits,
+    /// Most calls at once before new INVITEs are shed.
+    pub sip_max_calls: usize,
+    /// RTP inactivity timeout and maximum call length of answered legs.
+    pub call_limits: crate::call::CallLimits,
+    /// Size of the app instance pool.
+    pub max_app_instances: u32,
+}
+
+/// A number of seconds where 0 means "never".
+fn seconds(secs: u64) -> Option<std::time::Duration> {
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
 }
 
 impl Config {
@@ -117,12 +184,59 @@ impl Config {
             drain_timeout: std::time::Duration::from_secs(
                 args.drain_timeout.or(file.drain_timeout).unwrap_or(30),
             ),
+            net_policy: parse_networks(if args.allow_private_networks.is_empty() {
+                file.allow_private_networks.unwrap_or_default()
+            } else {
+                args.allow_private_networks
+            })?,
             webhook_retry: std::time::Duration::from_millis(
                 args.webhook_retry_ms
                     .or(file.webhook_retry_ms)
                     .unwrap_or(1000)
                     .max(1),
             ),
+            sip_guard: crate::auth_guard::GuardConfig {
+                max_failures: args
+                    .sip_auth_max_failures
+                    .or(file.sip_auth_max_failures)
+                    .unwrap_or(50),
+                window: std::time::Duration::from_secs(300),
+                ban: std::time::Duration::from_secs(
+                    args.sip_ban_secs.or(file.sip_ban_secs).unwrap_or(900),
+                ),
+            },
+            sip_tcp: crate::sip_shell::TcpLimits {
+                max_connections: args
+                    .sip_tcp_max_connections
+                    .or(file.sip_tcp_max_connections)
+                    .unwrap_or(2048)
+                    .max(1),
+                max_per_source: args
+                    .sip_tcp_max_per_source
+                    .or(file.sip_tcp_max_per_source)
+                    .unwrap_or(32)
+                    .max(1),
+                idle: std::time::Duration::from_secs(
+                    args.sip_tcp_idle_secs
+                        .or(file.sip_tcp_idle_secs)
+                        .unwrap_or(120)
+                        .max(1),
+                ),
+            },
+            sip_max_calls: args
+                .sip_max_calls
+                .or(file.sip_max_calls)
+                .unwrap_or(20_000)
+                .max(1),
+            call_limits: crate::call::CallLimits {
+                rtp_timeout: seconds(args.rtp_timeout.or(file.rtp_timeout).unwrap_or(60)),
+                max_call: seconds(args.max_call_secs.or(file.max_call_secs).unwrap_or(0)),
+            },
+            max_app_instances: args
+                .max_app_instances
+                .or(file.max_app_instances)
+                .unwrap_or(1000)
+                .max(1),
         };
         if let Some(token) = &config.admin_token
             && token.len() < 8
@@ -131,6 +245,17 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// The outbound address policy allowing `networks` (CIDR strings; empty ones skipped).
+fn parse_networks(networks: Vec<String>) -> anyhow::Result<pbx_api::net_policy::NetPolicy> {
+    let allowed = networks
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().context("--allow-private-networks"))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(pbx_api::net_policy::NetPolicy::new(allowed))
 }
 
 /// The offered digest algorithms; none given means MD5 only.
@@ -195,5 +320,40 @@ mod tests {
         };
         let err = Config::resolve(args).unwrap_err();
         assert!(format!("{err:#}").contains("sipp"), "{err:#}");
+    }
+
+    #[test]
+    fn private_networks_come_from_flags_or_file_and_must_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pbx.toml");
+        std::fs::write(&path, "allow_private_networks = [\"10.0.0.0/8\"]\n").unwrap();
+        let from_file = Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(from_file.net_policy.permits(ip("10.1.2.3")));
+        assert!(!from_file.net_policy.permits(ip("127.0.0.1")));
+        let from_flag = Config::resolve(ServeArgs {
+            config: Some(path),
+            allow_private_networks: vec!["127.0.0.0/8".into(), "::1".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(from_flag.net_policy.permits(ip("127.0.0.1")));
+        assert!(!from_flag.net_policy.permits(ip("10.1.2.3")));
+        assert!(
+            !Config::resolve(ServeArgs::default())
+                .unwrap()
+                .net_policy
+                .permits(ip("::1"))
+        );
+        let err = Config::resolve(ServeArgs {
+            allow_private_networks: vec!["10.0.0.0/33".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("10.0.0.0/33"), "{err:#}");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod app_http;
 pub mod apps;
+pub mod auth_guard;
 pub mod backend;
 pub mod call;
 pub(crate) mod capabilities;
@@ -12,9 +13,11 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod examples;
+pub(crate) mod log_limit;
 pub mod logging;
 pub mod media_cache;
 pub mod metrics;
+mod outbound;
 pub mod registrar;
 pub mod server;
 pub mod sip_shell;

@@ -1,4 +1,6 @@
 //! Logging setup: `tracing` to stderr, human-readable or JSON, filtered by `RUST_LOG`.
+//! Colours only on a terminal: a log file or the journal gets plain `key=value` fields, so
+//! log scanners (fail2ban on `SIP authentication failed source=...`) can match them.
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,7 +11,8 @@ pub fn init(json: bool) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second init (tests) is not an error worth reporting.
     let _ = if json {
         builder.json().try_init()

@@ -65,8 +65,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .local_addr()
         .context("admin API socket has no address")?;
 
-    let runtime =
-        Arc::new(Runtime::new(RuntimeConfig::default()).context("cannot start the app runtime")?);
+    let runtime = Arc::new(
+        Runtime::new(RuntimeConfig {
+            max_instances: config.max_app_instances,
+            ..RuntimeConfig::default()
+        })
+        .context("cannot start the app runtime")?,
+    );
     let apps = Arc::new(AppCache::new(runtime.clone(), store.clone()));
     let tts = Arc::new(Tts::new(Arc::new(EspeakNg::new())));
     if let Err(err) = tts.speak("ok", None, None, 8000) {
@@ -77,6 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         REALM.to_string(),
         config.sip_digest.clone(),
         store.clone(),
+        config.sip_guard,
     ));
     let sip_host = SocketAddr::new(media_ip, sip_addr.port()).to_string();
     let calls = Calls::new(
@@ -86,6 +92,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         registrar,
         media_ip,
         sip_host,
+        config.call_limits,
     );
 
     let endpoint = pbx_sip::Endpoint::new(pbx_sip::EndpointConfig {
@@ -94,16 +101,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         user_agent: format!("pbx/{}", env!("CARGO_PKG_VERSION")),
         timers: pbx_sip::Timers::default(),
         seed: rand::random(),
+        max_calls: config.sip_max_calls,
+        max_transactions: pbx_sip::endpoint::MAX_TRANSACTIONS,
     });
+    // Webhooks, apps' HTTP requests and the API's checks of their targets share one policy.
+    let net_policy = Arc::new(config.net_policy.clone());
+    crate::app_http::set_net_policy(net_policy.clone());
     let (events, events_task) = EventHub::spawn(
         store.clone(),
         WebhookConfig {
             base_delay: config.webhook_retry,
+            net_policy: net_policy.clone(),
             ..WebhookConfig::default()
         },
     );
     calls.set_events(events.clone());
-    let sip = sip_shell::spawn(sip_sockets, endpoint, calls.clone());
+    let sip = sip_shell::spawn(
+        sip_sockets,
+        endpoint,
+        calls.clone(),
+        sip_tcp_limits(&config),
+    );
     calls.set_sip(sip);
 
     let installed = match &config.example_apps {
@@ -112,12 +130,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => Vec::new(),
     };
 
-    let backend = Arc::new(ServerBackend::new(
-        calls.clone(),
-        runtime,
-        apps,
-        events.clone(),
-    ));
+    let backend = Arc::new(
+        ServerBackend::new(calls.clone(), runtime, apps, events.clone())
+            .with_net_policy(net_policy),
+    );
     let router = pbx_api::router(pbx_api::ApiState {
         store: store.clone(),
         backend,
@@ -161,6 +177,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         warn!("the event recorder did not finish in time; the last events may be missing");
     }
     Ok(())
+}
+
+/// The SIP TCP limits, after raising the open-file limit: the total cap keeps half of the
+/// descriptors for everything else (the HTTP API, RTP sockets, the store).
+fn sip_tcp_limits(config: &Config) -> sip_shell::TcpLimits {
+    let mut limits = config.sip_tcp;
+    if let Some(files) = sip_shell::raise_fd_limit() {
+        let room = usize::try_from(files / 2).unwrap_or(usize::MAX).max(16);
+        if limits.max_connections > room {
+            warn!(
+                configured = limits.max_connections,
+                allowed = room,
+                "SIP TCP connection cap lowered to half the open-file limit"
+            );
+            limits.max_connections = room;
+        }
+    }
+    limits
 }
 
 /// Waits for stop signals: the first starts draining, the second (or the drain ending)

@@ -443,6 +443,16 @@ fn new_build_deploy_against_a_server() {
         .args(["app", "list"]));
     assert!(from_file.status.success());
     assert!(stdout(&from_file).contains("cli-e2e-app"));
+
+    // `pbx app delete` by name: the app and its versions go.
+    let deleted = run(server
+        .cli(tmp.path())
+        .args(["app", "delete", "cli-e2e-app"]));
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let (status, _) = server
+        .http_get(&format!("/v1/apps/{app_id}"), true)
+        .unwrap();
+    assert_eq!(status, 404, "the app is gone after `pbx app delete`");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The event hub and webhook delivery against real local HTTP servers: retries with
 //! backoff (500, then a hang past the timeout, then 200), signatures over the exact body,
-//! per-webhook ordering, a dead endpoint, queue overflow, `emit` never waiting, and the
-//! shutdown flush.
+//! per-webhook ordering, a dead endpoint, queue overflow, `emit` never waiting, the
+//! shutdown flush, and the outbound address policy (loopback refused unless allowed; the
+//! log says only "refused by policy" or "unreachable").
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap known-good values")]
 
@@ -16,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
 use pbx::events::{EventHub, WebhookConfig};
+use pbx_api::net_policy::NetPolicy;
 use pbx_store::{
     DEFAULT_ACCOUNT_ID, Delivery, DeliveryFilter, DeliveryStatus, EventRecord, EventType, NewEvent,
     NewWebhook, Store, Webhook,
@@ -94,6 +96,8 @@ fn test_config() -> WebhookConfig {
         timeout: Duration::from_millis(300),
         queue_capacity: 1000,
         refresh_every: Duration::from_secs(2),
+        // The test servers listen on loopback.
+        net_policy: Arc::new(NetPolicy::new(vec!["127.0.0.0/8".parse().unwrap()])),
     }
 }
 
@@ -283,9 +287,79 @@ async fn a_dead_endpoint_fails_after_max_attempts() {
         assert_eq!(delivery.attempts, 3);
         assert_eq!(delivery.http_status, None);
         assert_eq!(delivery.next_attempt_at, None);
-        let error = delivery.last_error.clone().unwrap();
-        assert!(error.contains("connection"), "{error}");
+        // Never the OS's reason ("connection refused"): that would map the host's ports.
+        assert_eq!(delivery.last_error.as_deref(), Some("unreachable"));
     }
+}
+
+/// With the default policy, a webhook to a loopback listener, written as an address or as
+/// a name, is never connected to, and its log says "refused by policy".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_targets_are_refused_by_the_default_policy() {
+    let (_dir, store) = open_store();
+    let (url, server) = start_server(Script::FailTwice).await;
+    let port = url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/hook");
+    let config = WebhookConfig {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(20),
+        net_policy: Arc::new(NetPolicy::default()),
+        ..test_config()
+    };
+    let hooks: Vec<Webhook> = [
+        url.clone(),
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(n, url)| {
+        store
+            .create_webhook(NewWebhook {
+                account_id: DEFAULT_ACCOUNT_ID.into(),
+                url: url.clone(),
+                event_types: vec![EventType::ALL[n].as_str().into()],
+                enabled: true,
+            })
+            .unwrap()
+    })
+    .collect();
+    let (hub, _task) = EventHub::spawn(store.clone(), config);
+    for n in 0..hooks.len() {
+        let mut e = NewEvent::new(DEFAULT_ACCOUNT_ID, EventType::ALL[n]);
+        e.call_id = Some("call-1".into());
+        hub.emit(e);
+    }
+    let failed = wait_for(Duration::from_secs(10), || {
+        hooks.iter().all(|hook| {
+            let log = deliveries(&store, hook);
+            log.len() == 1 && log[0].status == DeliveryStatus::Failed
+        })
+    })
+    .await;
+    assert!(
+        failed,
+        "{:#?}",
+        hooks
+            .iter()
+            .map(|h| deliveries(&store, h))
+            .collect::<Vec<_>>()
+    );
+    for hook in &hooks {
+        let log = deliveries(&store, hook);
+        assert_eq!(
+            log[0].last_error.as_deref(),
+            Some("refused by policy"),
+            "{}",
+            hook.url
+        );
+    }
+    assert_eq!(
+        server.count.load(Ordering::SeqCst),
+        0,
+        "the listener was reached"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

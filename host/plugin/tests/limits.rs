@@ -151,3 +151,28 @@ async fn the_pool_refuses_instances_beyond_max_instances() {
     // A slot is free again once an instance is dropped.
     assert!(rt.instantiate(&app, ctx()).await.is_ok());
 }
+
+/// A failed instance gives its pool slot back when it is dropped, whatever the failure: many
+/// more failing sessions than slots run one after another, and a good app still instantiates.
+#[tokio::test]
+async fn failed_instances_give_their_slots_back() {
+    let rt = Runtime::new(RuntimeConfig {
+        max_instances: 2,
+        max_memory_bytes: 16 * 1024 * 1024,
+        event_deadline: Duration::from_millis(20),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    for name in ["trap", "spin", "hog"] {
+        let app = compile(&rt, name);
+        for round in 0..6 {
+            let mut failing = rt
+                .instantiate(&app, ctx())
+                .await
+                .unwrap_or_else(|e| panic!("{name} round {round}: {e}"));
+            assert!(failing.on_call_received(&call_info()).await.is_err());
+            drop(failing);
+        }
+    }
+    hello_still_works(&rt).await;
+}

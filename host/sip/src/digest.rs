@@ -3,8 +3,18 @@
 //!
 //! Invariants: pure functions, no clock (time is an argument), no panics on input. Only
 //! `qop=auth` (or no qop, RFC 2069 style) is spoken, with MD5 or SHA-256. Responses are
-//! compared in constant time. Nonces carry their issue time and an HMAC-SHA-256 over it, so
-//! the server keeps no nonce state: a nonce is `hex(secs) || hex(HMAC(secret, secs)[..16])`.
+//! compared in constant time. Nonces carry their issue time and an HMAC-SHA-256 over it and
+//! over what they are bound to (the client's source IP for a registrar), so issuing keeps no
+//! state: a nonce is `hex(secs) || hex(salt) || hex(HMAC(secret, secs || salt ||
+//! binding)[..16])` with a random salt from the caller (two clients behind one address never
+//! share a nonce), and a nonce answered from another address does not check. Replays are
+//! stopped by [`NonceCounts`]: the highest nonce count (`nc`) accepted per nonce, kept while
+//! the nonce is valid, so each (nonce, nc) is accepted once and a nonce without qop (no nc)
+//! is single-use. That record is bounded (in total and per source) by evicting the oldest
+//! entries, never by refusing a correct response.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 
 use md5::Digest as _;
 use sha2::Digest as _;
@@ -114,8 +124,9 @@ impl std::fmt::Debug for NonceSigner {
     }
 }
 
-/// Hex digits of the timestamp and of the (truncated) MAC in a nonce.
+/// Hex digits of the timestamp, the salt and the (truncated) MAC in a nonce.
 const TS_HEX: usize = 16;
+const SALT_HEX: usize = 16;
 const MAC_HEX: usize = 32;
 /// How far ahead of `now` a nonce's time may be (clock steps between issue and check).
 const FUTURE_SKEW_SECS: u64 = 60;
@@ -126,26 +137,47 @@ impl NonceSigner {
         NonceSigner { secret }
     }
 
-    /// A fresh nonce for a challenge issued at `now_unix_secs`.
+    /// A nonce for a challenge issued at `now_unix_secs`, bound to nothing, unsalted.
     pub fn issue(&self, now_unix_secs: u64) -> String {
-        let mac = self.mac(now_unix_secs);
-        format!("{now_unix_secs:016x}{}", &mac[..MAC_HEX])
+        self.issue_bound(now_unix_secs, 0, b"")
     }
 
-    /// Whether `nonce` is one of ours and younger than `max_age_secs`.
+    /// A fresh nonce issued at `now_unix_secs` with `salt` (random, so nonces differ within
+    /// one second) that only checks with the same `binding` (e.g. the client's source IP).
+    pub fn issue_bound(&self, now_unix_secs: u64, salt: u64, binding: &[u8]) -> String {
+        let mac = self.mac(now_unix_secs, salt, binding);
+        format!("{now_unix_secs:016x}{salt:016x}{}", &mac[..MAC_HEX])
+    }
+
+    /// Whether `nonce` is one of ours (bound to nothing) and younger than `max_age_secs`.
     pub fn check(&self, nonce: &str, now_unix_secs: u64, max_age_secs: u64) -> NonceCheck {
-        if nonce.len() != TS_HEX + MAC_HEX || !nonce.is_ascii() {
+        self.check_bound(nonce, now_unix_secs, max_age_secs, b"")
+    }
+
+    /// Whether `nonce` is one of ours, issued for `binding`, and younger than `max_age_secs`.
+    pub fn check_bound(
+        &self,
+        nonce: &str,
+        now_unix_secs: u64,
+        max_age_secs: u64,
+        binding: &[u8],
+    ) -> NonceCheck {
+        if nonce.len() != TS_HEX + SALT_HEX + MAC_HEX || !nonce.is_ascii() {
             return NonceCheck::Invalid;
         }
-        let (ts_hex, mac_hex) = nonce.split_at(TS_HEX);
-        let Ok(ts) = u64::from_str_radix(ts_hex, 16) else {
+        let (ts_hex, rest) = nonce.split_at(TS_HEX);
+        let (salt_hex, mac_hex) = rest.split_at(SALT_HEX);
+        let (Ok(ts), Ok(salt)) = (
+            u64::from_str_radix(ts_hex, 16),
+            u64::from_str_radix(salt_hex, 16),
+        ) else {
             return NonceCheck::Invalid;
         };
         // Only the canonical (lower-case, zero-padded) form is ours.
-        if format!("{ts:016x}") != ts_hex {
+        if format!("{ts:016x}{salt:016x}") != nonce[..TS_HEX + SALT_HEX] {
             return NonceCheck::Invalid;
         }
-        let expected = self.mac(ts);
+        let expected = self.mac(ts, salt, binding);
         if !ct_eq(&expected.as_bytes()[..MAC_HEX], mac_hex.as_bytes()) {
             return NonceCheck::Invalid;
         }
@@ -159,8 +191,153 @@ impl NonceSigner {
         }
     }
 
-    fn mac(&self, ts: u64) -> String {
-        hex::encode(hmac_sha256(&self.secret, &ts.to_be_bytes()))
+    fn mac(&self, ts: u64, salt: u64, binding: &[u8]) -> String {
+        let mut msg = Vec::with_capacity(16 + binding.len());
+        msg.extend_from_slice(&ts.to_be_bytes());
+        msg.extend_from_slice(&salt.to_be_bytes());
+        msg.extend_from_slice(binding);
+        hex::encode(hmac_sha256(&self.secret, &msg))
+    }
+
+    /// The issue time of a nonce of ours (unchecked: call after `check_bound`).
+    pub fn issued_at(nonce: &str) -> Option<u64> {
+        u64::from_str_radix(nonce.get(..TS_HEX)?, 16).ok()
+    }
+}
+
+/// The highest nonce count accepted per nonce (RFC 7616 §3.4: the server may reject a
+/// request whose nc it has seen), so a captured `Authorization` cannot be replayed.
+///
+/// Bounded without ever refusing a correct response: entries go when their nonce expires;
+/// past `per_source` nonces of one source the source's oldest entry goes, so one client
+/// cannot crowd out the others; past `capacity` the entry that expires soonest goes. An
+/// evicted nonce only loses its replay record (a replay of it needs the same source IP, as
+/// the nonce is bound to it). Every operation is O(log n).
+#[derive(Debug)]
+pub struct NonceCounts {
+    /// nonce → its record.
+    seen: HashMap<String, Counted>,
+    /// Every entry by (expiry, insertion sequence): the soonest to expire first.
+    by_expiry: BTreeMap<(u64, u64), String>,
+    /// Each source's entries by (expiry, insertion sequence).
+    by_source: HashMap<IpAddr, BTreeSet<(u64, u64)>>,
+    capacity: usize,
+    per_source: usize,
+    seq: u64,
+}
+
+#[derive(Debug)]
+struct Counted {
+    /// The highest nc accepted (`u64::MAX` once a nonce without qop was used).
+    highest: u64,
+    /// Its source, whose set in `by_source` holds its `by_expiry` key.
+    source: IpAddr,
+}
+
+impl NonceCounts {
+    /// An empty record of at most `capacity` nonces, at most `per_source` of them from one
+    /// source (both at least 1).
+    pub fn new(capacity: usize, per_source: usize) -> Self {
+        NonceCounts {
+            seen: HashMap::new(),
+            by_expiry: BTreeMap::new(),
+            by_source: HashMap::new(),
+            capacity: capacity.max(1),
+            per_source: per_source.max(1),
+            seq: 0,
+        }
+    }
+
+    /// Records one verified use of `nonce` with count `nc` (`None` without qop, which makes
+    /// the nonce single-use) by `source` (the client's address, or the network the caller
+    /// counts as one source); false only for a replay (an nc not above the highest seen) or
+    /// an nc that is not 8 hex digits. `expires` is the unix second after which the nonce no
+    /// longer checks, so its entry can go.
+    pub fn accept(
+        &mut self,
+        nonce: &str,
+        nc: Option<&str>,
+        source: IpAddr,
+        now_unix_secs: u64,
+        expires: u64,
+    ) -> bool {
+        let count = match nc {
+            // RFC 7616 §3.4: 8 hex digits; anything else is not a count we can order.
+            Some(nc) => match u64::from_str_radix(nc, 16) {
+                Ok(n) if nc.len() == 8 && n > 0 => n,
+                _ => return false,
+            },
+            None => u64::MAX,
+        };
+        if let Some(entry) = self.seen.get_mut(nonce) {
+            if count <= entry.highest {
+                return false;
+            }
+            entry.highest = count;
+            return true;
+        }
+        self.expire(now_unix_secs);
+        let oldest_of_source = self
+            .by_source
+            .get(&source)
+            .filter(|set| set.len() >= self.per_source)
+            .and_then(|set| set.first().copied());
+        if let Some(slot) = oldest_of_source {
+            self.remove(slot);
+        }
+        if self.seen.len() >= self.capacity
+            && let Some((&slot, _)) = self.by_expiry.first_key_value()
+        {
+            self.remove(slot);
+        }
+        self.seq += 1;
+        let slot = (expires, self.seq);
+        self.by_expiry.insert(slot, nonce.to_owned());
+        self.by_source.entry(source).or_default().insert(slot);
+        self.seen.insert(
+            nonce.to_owned(),
+            Counted {
+                highest: count,
+                source,
+            },
+        );
+        true
+    }
+
+    /// Drops every entry whose nonce expired before `now_unix_secs`.
+    fn expire(&mut self, now_unix_secs: u64) {
+        while let Some((&slot, _)) = self.by_expiry.first_key_value() {
+            if slot.0 >= now_unix_secs {
+                break;
+            }
+            self.remove(slot);
+        }
+    }
+
+    /// Removes the entry at `slot` from every index.
+    fn remove(&mut self, slot: (u64, u64)) {
+        let Some(nonce) = self.by_expiry.remove(&slot) else {
+            return;
+        };
+        let Some(entry) = self.seen.remove(&nonce) else {
+            return;
+        };
+        if let Some(set) = self.by_source.get_mut(&entry.source) {
+            set.remove(&slot);
+            if set.is_empty() {
+                self.by_source.remove(&entry.source);
+            }
+        }
+    }
+
+    /// Nonces recorded now (for tests and diagnostics).
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether no nonce is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
     }
 }
 
@@ -622,7 +799,7 @@ mod tests {
     fn nonces_expire_and_resist_tampering() {
         let s = NonceSigner::new([7; 32]);
         let n = s.issue(1_000_000);
-        assert_eq!(n.len(), 48);
+        assert_eq!(n.len(), 64);
         assert_eq!(s.check(&n, 1_000_000, 300), NonceCheck::Valid);
         assert_eq!(s.check(&n, 1_000_300, 300), NonceCheck::Valid);
         assert_eq!(s.check(&n, 1_000_301, 300), NonceCheck::Stale);
@@ -640,11 +817,92 @@ mod tests {
         let forged = String::from_utf8(forged).unwrap();
         assert_eq!(s.check(&forged, 1_000_300, 300), NonceCheck::Invalid);
         assert_eq!(s.check("", 0, 300), NonceCheck::Invalid);
-        assert_eq!(s.check(&"é".repeat(24), 0, 300), NonceCheck::Invalid);
+        assert_eq!(s.check(&"é".repeat(32), 0, 300), NonceCheck::Invalid);
         assert_eq!(
             s.check(&n.to_uppercase(), 1_000_000, 300),
             NonceCheck::Invalid
         );
+    }
+
+    #[test]
+    fn bound_nonces_only_check_for_their_binding() {
+        let s = NonceSigner::new([7; 32]);
+        let n = s.issue_bound(1_000_000, 42, &[127, 0, 0, 1]);
+        assert_ne!(n, s.issue_bound(1_000_000, 43, &[127, 0, 0, 1]), "salted");
+        assert_eq!(
+            s.check_bound(&n, 1_000_010, 300, &[127, 0, 0, 1]),
+            NonceCheck::Valid
+        );
+        assert_eq!(
+            s.check_bound(&n, 1_000_010, 300, &[127, 0, 0, 2]),
+            NonceCheck::Invalid
+        );
+        assert_eq!(s.check(&n, 1_000_010, 300), NonceCheck::Invalid);
+        assert_eq!(NonceSigner::issued_at(&n), Some(1_000_000));
+    }
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+
+    #[test]
+    fn nonce_counts_accept_each_count_once() {
+        let mut c = NonceCounts::new(8, 8);
+        assert!(c.accept("n1", Some("00000001"), A, 0, 100));
+        assert!(!c.accept("n1", Some("00000001"), A, 1, 100), "replay");
+        assert!(c.accept("n1", Some("00000002"), A, 2, 100));
+        assert!(!c.accept("n1", Some("00000001"), A, 3, 100), "older count");
+        assert!(!c.accept("n1", Some("2"), A, 3, 100), "not 8 hex digits");
+        assert!(c.accept("n2", None, A, 4, 100));
+        assert!(!c.accept("n2", None, A, 5, 100), "no qop: single use");
+        assert!(c.accept("n3", None, B, 101, 200), "expired entries go");
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_full_nonce_table_evicts_the_soonest_to_expire_and_never_refuses() {
+        let mut c = NonceCounts::new(3, 3);
+        let sources = [
+            A,
+            B,
+            IpAddr::from([192, 0, 2, 3]),
+            IpAddr::from([192, 0, 2, 4]),
+        ];
+        for (i, source) in sources.iter().enumerate() {
+            let exp = 100 + i as u64;
+            assert!(c.accept(&format!("n{i}"), None, *source, 0, exp), "n{i}");
+            assert!(c.len() <= 3);
+        }
+        assert_eq!(c.len(), 3);
+        // n0 expired soonest, so it went: it is a new nonce again; the others are replays.
+        assert!(!c.accept("n1", None, B, 0, 101));
+        assert!(!c.accept("n3", None, sources[3], 0, 103));
+        assert!(c.accept("n0", None, A, 0, 100));
+        assert_eq!(c.len(), 3);
+        // Many more: still bounded, each new nonce accepted once.
+        for i in 10..1_000 {
+            assert!(c.accept(&format!("n{i}"), None, A, 0, 200 + i));
+        }
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.by_expiry.len(), 3);
+    }
+
+    #[test]
+    fn one_source_cannot_crowd_out_the_others() {
+        let mut c = NonceCounts::new(100, 4);
+        assert!(c.accept("b", Some("00000001"), B, 0, 100));
+        for i in 0..50 {
+            assert!(c.accept(&format!("a{i}"), Some("00000001"), A, 0, 101 + i));
+        }
+        // A holds its last four, oldest first out; B's entry is still there.
+        assert_eq!(c.len(), 5);
+        assert!(
+            !c.accept("b", Some("00000001"), B, 0, 100),
+            "B's record kept"
+        );
+        assert!(!c.accept("a49", Some("00000001"), A, 0, 150));
+        assert!(!c.accept("a46", Some("00000001"), A, 0, 147));
+        assert!(c.accept("a45", Some("00000001"), A, 0, 146), "evicted");
+        assert_eq!(c.by_source[&A].len(), 4);
     }
 
     #[test]

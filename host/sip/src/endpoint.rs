@@ -4,9 +4,23 @@
 //!
 //! Contract (str0m style): after every `handle_*` call or mutator, drain `poll_output` until
 //! `None`, then sleep until `poll_timeout` and call `handle_timeout`. The endpoint never reads
-//! the clock, never panics on input, and keeps memory bounded: transactions and calls are
-//! capped ([`MAX_TRANSACTIONS`], [`MAX_CALLS`]) and removed as soon as they terminate; a
-//! REGISTER the call layer never answers is dropped after 64*T1.
+//! the clock, never panics on input, and keeps memory bounded: transactions are removed as
+//! soon as they terminate (a completed one holds only its last response until Timer J/K/I/D
+//! fires); a REGISTER the call layer never answers is dropped after 64*T1.
+//!
+//! Load shedding refuses new INVITEs only: past `EndpointConfig::max_calls` live calls a new
+//! INVITE (ours or a peer's) is refused, a peer's with 503 and Retry-After. Requests in an
+//! existing dialog (BYE, ACK, re-INVITE, INFO, UPDATE) and CANCEL are always served, whatever
+//! the number of transactions. Server transactions outside a dialog are bounded by a memory
+//! backstop (`EndpointConfig::max_transactions`, by default [`MAX_TRANSACTIONS`], far above
+//! what load needs): past it, a new out-of-dialog request (INVITE included: every refused
+//! INVITE holds its transaction until Timer H) gets a stateless 503 with Retry-After, and any
+//! other out-of-dialog answer (481, 501, a CANCEL that matches nothing, ...) is sent without a
+//! transaction. So a flood from spoofed sources costs at most the backstop's worth of
+//! transactions: beyond it, only requests in a live dialog (at most `max_calls` of them)
+//! and CANCELs of a live INVITE transaction create one.
+//! Transaction timers live in one ordered index, so `poll_timeout` is O(1) in the number of
+//! transactions and `handle_timeout` touches only those due.
 //!
 //! Every inbound call ends with exactly one terminal event, `Cancelled` or `Ended`, unless the
 //! call layer ended it itself before answering (`respond` with 3xx-6xx, or `hangup` before
@@ -16,14 +30,14 @@
 //! rest. In-dialog requests of both roles go where the dialog's first INVITE came from or went
 //! to (symmetric signalling), addressed to the remote target through the route set.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use thiserror::Error;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::builder::{
     cancel_for, random_branch, random_call_id, random_tag, response_destination, response_to,
@@ -40,10 +54,14 @@ use crate::transaction::{
 use crate::transport::{Peer, Transmit, Transport};
 use crate::validate::{self, Checked, Rejection};
 
-/// Most server plus client transactions held at once; past it new requests get a stateless 503.
-pub const MAX_TRANSACTIONS: usize = 16_384;
-/// Most calls held at once; past it new INVITEs get 503.
-pub const MAX_CALLS: usize = 4_096;
+/// The default `EndpointConfig::max_transactions`, the memory backstop: past this many
+/// transactions, new out-of-dialog requests (INVITE, REGISTER, OPTIONS, strays) get a
+/// stateless 503 with Retry-After. In-dialog requests and CANCEL never meet it.
+pub const MAX_TRANSACTIONS: usize = 262_144;
+/// The default `EndpointConfig::max_calls`.
+pub const DEFAULT_MAX_CALLS: usize = 20_000;
+/// Seconds a shed INVITE is asked to wait (Retry-After).
+const SHED_RETRY_AFTER_SECS: u32 = 5;
 
 /// The methods we implement, for Allow (RFC 3261 §20.5).
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER";
@@ -73,6 +91,13 @@ pub struct EndpointConfig {
     pub timers: Timers,
     /// Seeds the RNG for tags and branches, so tests are deterministic.
     pub seed: u64,
+    /// Most calls (inbound and outbound, answered or not) at once; new INVITEs beyond it are
+    /// refused (a peer's with 503 and Retry-After).
+    pub max_calls: usize,
+    /// The memory backstop (normally [`MAX_TRANSACTIONS`]): past this many transactions, new
+    /// out-of-dialog requests get a stateless 503 with Retry-After and other out-of-dialog
+    /// answers are sent without a transaction. In-dialog requests and CANCEL never meet it.
+    pub max_transactions: usize,
 }
 
 /// Identifies one call (one INVITE dialog, inbound or outbound) between the endpoint and the
@@ -353,6 +378,8 @@ struct ServerEntry {
     tx: ServerTx,
     dest: Peer,
     call: Option<CallKey>,
+    /// Its slot in `Endpoint::timers`, if it waits for a timer.
+    timer: Option<TimerSlot>,
 }
 
 struct ClientEntry {
@@ -361,6 +388,40 @@ struct ClientEntry {
     call: Option<CallKey>,
     /// Whether the result ends the call with `LocalByeDone`/`TransactionTimeout`.
     report: bool,
+    timer: Option<TimerSlot>,
+}
+
+/// A key of `Endpoint::timers`: the deadline and a sequence number that makes it unique.
+type TimerSlot = (Instant, u64);
+
+/// The transaction a timer belongs to.
+enum TimerRef {
+    Server(TxKey),
+    Client((String, Method)),
+    Invite(String),
+}
+
+/// Moves a transaction's timer slot to `next` (its `poll_timeout`): the old slot goes, a new
+/// one is added; nothing changes when the deadline is the same.
+fn reschedule(
+    timers: &mut BTreeMap<TimerSlot, TimerRef>,
+    seq: &mut u64,
+    slot: &mut Option<TimerSlot>,
+    next: Option<Instant>,
+    target: impl FnOnce() -> TimerRef,
+) {
+    if slot.map(|(t, _)| t) == next {
+        return;
+    }
+    if let Some(old) = slot.take() {
+        timers.remove(&old);
+    }
+    if let Some(t) = next {
+        *seq += 1;
+        let key = (t, *seq);
+        timers.insert(key, target());
+        *slot = Some(key);
+    }
 }
 
 /// Where a call in `Endpoint::calls` is; outbound calls enter as `Confirmed` (the endpoint
@@ -437,6 +498,7 @@ struct InviteClient {
     purpose: InvitePurpose,
     /// The ACK sent for each 2xx, by To tag, resent when that 2xx is retransmitted (§13.2.2.4).
     acks: HashMap<String, Vec<u8>>,
+    timer: Option<TimerSlot>,
 }
 
 /// A REGISTER waiting for the call layer's answer.
@@ -461,6 +523,12 @@ pub struct Endpoint {
     dialogs: HashMap<DialogId, CallKey>,
     out: VecDeque<Output>,
     next_key: u64,
+    /// Every transaction deadline, earliest first; a slot whose transaction is gone or has
+    /// moved on is skipped when it comes up.
+    timers: BTreeMap<TimerSlot, TimerRef>,
+    timer_seq: u64,
+    /// New INVITEs refused for the call cap or the memory backstop since `take_shed_invites`.
+    shed_invites: u64,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -488,7 +556,25 @@ impl Endpoint {
             dialogs: HashMap::new(),
             out: VecDeque::new(),
             next_key: 1,
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            shed_invites: 0,
         }
+    }
+
+    /// How many new INVITEs were refused for the call cap or the memory backstop since the
+    /// last call (for metrics).
+    pub fn take_shed_invites(&mut self) -> u64 {
+        std::mem::take(&mut self.shed_invites)
+    }
+
+    /// Whether a call (answered or not) uses the transport path `peer` (for TCP, that
+    /// connection), so the shell does not close it as idle.
+    pub fn has_calls_on(&self, peer: Peer) -> bool {
+        self.calls
+            .values()
+            .any(|c| same_path(c.dialog.peer(), peer))
+            || self.outgoing.values().any(|o| same_path(o.dest, peer))
     }
 
     /// Live calls, inbound and outbound, answered or not (for diagnostics and leak tests).
@@ -519,41 +605,50 @@ impl Endpoint {
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-        let servers: Vec<TxKey> = self
-            .server
-            .iter()
-            .filter(|(_, e)| due(e.tx.poll_timeout()))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in servers {
-            if let Some(e) = self.server.get_mut(&key) {
-                e.tx.handle_timeout(now);
+        // Take every due slot first: timers set while handling these wait for the next call.
+        let mut fired = Vec::new();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
             }
-            self.drain_server(&key);
+            fired.push(entry.remove_entry());
         }
-        let clients: Vec<(String, Method)> = self
-            .client
-            .iter()
-            .filter(|(_, e)| due(e.tx.poll_timeout()))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in clients {
-            if let Some(e) = self.client.get_mut(&key) {
-                e.tx.handle_timeout(now);
+        for (slot, target) in fired {
+            match target {
+                TimerRef::Server(key) => {
+                    let Some(e) = self.server.get_mut(&key) else {
+                        continue;
+                    };
+                    if e.timer != Some(slot) {
+                        continue;
+                    }
+                    e.timer = None;
+                    e.tx.handle_timeout(now);
+                    self.drain_server(&key);
+                }
+                TimerRef::Client(key) => {
+                    let Some(e) = self.client.get_mut(&key) else {
+                        continue;
+                    };
+                    if e.timer != Some(slot) {
+                        continue;
+                    }
+                    e.timer = None;
+                    e.tx.handle_timeout(now);
+                    self.drain_client(&key);
+                }
+                TimerRef::Invite(branch) => {
+                    let Some(e) = self.client_invites.get_mut(&branch) else {
+                        continue;
+                    };
+                    if e.timer != Some(slot) {
+                        continue;
+                    }
+                    e.timer = None;
+                    e.tx.handle_timeout(now);
+                    self.drain_client_invite(now, &branch);
+                }
             }
-            self.drain_client(&key);
-        }
-        let invites: Vec<String> = self
-            .client_invites
-            .iter()
-            .filter(|(_, e)| due(e.tx.poll_timeout()))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for branch in invites {
-            if let Some(e) = self.client_invites.get_mut(&branch) {
-                e.tx.handle_timeout(now);
-            }
-            self.drain_client_invite(now, &branch);
         }
         let given_up: Vec<CallKey> = self
             .outgoing
@@ -578,7 +673,7 @@ impl Endpoint {
                     ?key,
                     "the call layer never answered a REGISTER; dropping it"
                 );
-                self.server.remove(&r.tx_key);
+                self.remove_server(&r.tx_key);
             }
         }
         let calls: Vec<CallKey> = self
@@ -667,6 +762,11 @@ impl Endpoint {
                 resp.headers.push("Supported", "");
             }
         }
+        if status == 503 {
+            // RFC 3261 §21.5.4: a busy server says when to come back.
+            resp.headers
+                .push("Retry-After", SHED_RETRY_AFTER_SECS.to_string());
+        }
         let sdp = sdp.filter(|s| !s.is_empty());
         if let Some(body) = &sdp {
             resp.set_body("application/sdp", body.clone());
@@ -726,11 +826,9 @@ impl Endpoint {
     /// `call.destination` through a client transaction. Its progress arrives as `Progress`,
     /// then `Answered` (then `Ended`) or `Failed`.
     pub fn invite(&mut self, now: Instant, call: OutgoingCall) -> Result<CallKey, SipError> {
-        if self.call_count() >= MAX_CALLS {
-            return Err(SipError::Overloaded("call table full"));
-        }
-        if self.transaction_count() >= MAX_TRANSACTIONS {
-            return Err(SipError::Overloaded("transaction table full"));
+        if self.call_count() >= self.config.max_calls {
+            self.shed_invites += 1;
+            return Err(SipError::Overloaded("too many calls"));
         }
         let uri = parse_uri("Request-URI", &call.request_uri)?;
         if !matches!(uri.scheme(), Scheme::Sip | Scheme::Sips) || uri.has_headers() {
@@ -836,9 +934,6 @@ impl Endpoint {
                 "an INVITE transaction is in progress in the dialog",
             ));
         }
-        if self.transaction_count() >= MAX_TRANSACTIONS {
-            return Err(SipError::Overloaded("transaction table full"));
-        }
         let dest = call.dialog.peer();
         let branch = random_branch(&mut self.rng);
         let via = our_via(&self.config, dest.transport, &branch);
@@ -902,19 +997,14 @@ impl Endpoint {
 
     /// When `handle_timeout` is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let s = self.server.values().filter_map(|e| e.tx.poll_timeout());
-        let c = self.client.values().filter_map(|e| e.tx.poll_timeout());
+        let t = self.timers.first_key_value().map(|((t, _), _)| *t);
         let d = self.calls.values().filter_map(|c| c.dialog.poll_timeout());
-        let i = self
-            .client_invites
-            .values()
-            .filter_map(|e| e.tx.poll_timeout());
         let o = self.outgoing.values().filter_map(|o| match o.cancel {
             CancelState::Sent { give_up } => Some(give_up),
             _ => None,
         });
         let r = self.requests.values().map(|r| r.give_up);
-        s.chain(c).chain(d).chain(i).chain(o).chain(r).min()
+        t.into_iter().chain(d).chain(o).chain(r).min()
     }
 
     fn on_malformed(&mut self, peer: Peer, bytes: &[u8], err: &crate::message::ParseError) {
@@ -967,12 +1057,6 @@ impl Endpoint {
         if let Some(e) = self.server.get_mut(&key) {
             e.tx.handle_retransmission();
             self.drain_server(&key);
-            return;
-        }
-        if self.transaction_count() >= MAX_TRANSACTIONS {
-            warn!("transaction table full; answering 503");
-            let rej = Rejection::new(503, None, vec![("Retry-After", "5".into())]);
-            self.reject_stateless(&req, &peer, rej);
             return;
         }
         let dest = response_destination(&req, &peer);
@@ -1029,6 +1113,22 @@ impl Endpoint {
             }
             None => None,
         };
+        if call.is_none() && self.over_backstop() {
+            // Memory backstop: a new out-of-dialog request (a new call too) is shed without a
+            // transaction, so a flood from spoofed sources cannot grow the table.
+            if req.method == Method::Invite {
+                self.shed_invites += 1;
+            }
+            debug!(
+                transactions = self.transaction_count(),
+                method = %req.method,
+                "transaction backstop reached; answering 503 statelessly"
+            );
+            let retry = SHED_RETRY_AFTER_SECS.to_string();
+            let rej = Rejection::new(503, None, vec![("Retry-After", retry)]);
+            self.reject_stateless(&req, &peer, rej);
+            return;
+        }
         // RFC 3261 §8.2.2.3: Require.
         let unsupported = validate::unsupported_requires(&req);
         if !unsupported.is_empty() {
@@ -1059,9 +1159,12 @@ impl Endpoint {
             let rej = Rejection::new(406, None, vec![("Accept", "application/sdp".into())]);
             return self.reply_status(ctx, &req, None, rej);
         }
-        if self.call_count() >= MAX_CALLS {
-            warn!("call table full; answering 503");
-            let rej = Rejection::new(503, None, vec![("Retry-After", "5".into())]);
+        if self.call_count() >= self.config.max_calls {
+            // Load shedding: only new calls are refused; live ones are always served.
+            self.shed_invites += 1;
+            debug!(calls = self.call_count(), "call cap reached; answering 503");
+            let retry = SHED_RETRY_AFTER_SECS.to_string();
+            let rej = Rejection::new(503, None, vec![("Retry-After", retry)]);
             return self.reply_status(ctx, &req, None, rej);
         }
         let local_tag = random_tag(&mut self.rng);
@@ -1150,6 +1253,7 @@ impl Endpoint {
                 tx,
                 dest: ctx.dest,
                 call: None,
+                timer: None,
             },
         );
         let event = RegisterRequest {
@@ -1406,6 +1510,7 @@ impl Endpoint {
                 call: key,
                 purpose,
                 acks: HashMap::new(),
+                timer: None,
             },
         );
         self.drain_client_invite(now, &branch);
@@ -1437,12 +1542,20 @@ impl Endpoint {
                 }
             }
         }
-        if self
-            .client_invites
-            .get(branch)
-            .is_some_and(|e| e.tx.state() == ClientInviteState::Terminated)
-        {
-            self.client_invites.remove(branch);
+        let Some(e) = self.client_invites.get_mut(branch) else {
+            return;
+        };
+        if e.tx.state() == ClientInviteState::Terminated {
+            self.remove_client_invite(branch);
+        } else {
+            let next = e.tx.poll_timeout();
+            reschedule(
+                &mut self.timers,
+                &mut self.timer_seq,
+                &mut e.timer,
+                next,
+                || TimerRef::Invite(branch.to_owned()),
+            );
         }
     }
 
@@ -1690,7 +1803,7 @@ impl Endpoint {
                 ClientInviteState::Calling | ClientInviteState::Proceeding
             )
         }) {
-            self.client_invites.remove(&out.branch);
+            self.remove_client_invite(&out.branch);
         }
         debug!(?key, status, "outgoing call failed");
         self.out
@@ -1796,7 +1909,34 @@ impl Endpoint {
             }
         }
         if e.tx.is_terminated() {
-            self.server.remove(key);
+            self.remove_server(key);
+        } else {
+            let next = e.tx.poll_timeout();
+            reschedule(
+                &mut self.timers,
+                &mut self.timer_seq,
+                &mut e.timer,
+                next,
+                || TimerRef::Server(key.clone()),
+            );
+        }
+    }
+
+    fn remove_server(&mut self, key: &TxKey) {
+        if let Some(slot) = self.server.remove(key).and_then(|e| e.timer) {
+            self.timers.remove(&slot);
+        }
+    }
+
+    fn remove_client(&mut self, key: &(String, Method)) {
+        if let Some(slot) = self.client.remove(key).and_then(|e| e.timer) {
+            self.timers.remove(&slot);
+        }
+    }
+
+    fn remove_client_invite(&mut self, branch: &str) {
+        if let Some(slot) = self.client_invites.remove(branch).and_then(|e| e.timer) {
+            self.timers.remove(&slot);
         }
     }
 
@@ -1820,6 +1960,7 @@ impl Endpoint {
                 dest,
                 call,
                 report,
+                timer: None,
             },
         );
         self.drain_client(&key);
@@ -1845,7 +1986,16 @@ impl Endpoint {
         }
         let (call, report) = (e.call, e.report);
         if e.tx.state() == ClientNonInviteState::Terminated {
-            self.client.remove(key);
+            self.remove_client(key);
+        } else {
+            let next = e.tx.poll_timeout();
+            reschedule(
+                &mut self.timers,
+                &mut self.timer_seq,
+                &mut e.timer,
+                next,
+                || TimerRef::Client(key.clone()),
+            );
         }
         if let (Some(cause), Some(call)) = (ended, call) {
             if report {
@@ -1870,13 +2020,23 @@ impl Endpoint {
                 tx,
                 dest: ctx.dest,
                 call,
+                timer: None,
             },
         );
         self.drain_server(&ctx.key);
     }
 
-    /// Answers `req` with an error status through a new server transaction.
+    /// Whether the transaction table is at the memory backstop.
+    fn over_backstop(&self) -> bool {
+        self.transaction_count() >= self.config.max_transactions
+    }
+
+    /// Answers `req` with an error status through a new server transaction, or, outside a
+    /// dialog past the memory backstop, without one (a retransmission is answered again).
     fn reply_status(&mut self, ctx: &Ctx, req: &Request, call: Option<CallKey>, rej: Rejection) {
+        if call.is_none() && self.over_backstop() {
+            return self.reject_stateless(req, &ctx.peer, rej);
+        }
         let tag = random_tag(&mut self.rng);
         let mut resp = self.make_response(req, rej.status, Some(&rej.reason), Some(&tag));
         for (name, value) in rej.headers {

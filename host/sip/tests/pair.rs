@@ -69,6 +69,8 @@ fn config(addr: &str, seed: u64) -> EndpointConfig {
         user_agent: "pbx-pair".into(),
         timers: Timers::default(),
         seed,
+        max_calls: pbx_sip::endpoint::DEFAULT_MAX_CALLS,
+        max_transactions: pbx_sip::endpoint::MAX_TRANSACTIONS,
     }
 }
 

@@ -6,12 +6,11 @@ mod support;
 
 use std::time::Duration;
 
-use pbx_sip::endpoint::MAX_CALLS;
 use pbx_sip::framing::StreamDecoder;
 use pbx_sip::{Peer, SipEvent, Transport, parse};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::{drain, endpoint, origin, udp_peer};
+use support::{MAX_CALLS, drain, endpoint, origin, udp_peer};
 
 const INVITE: &[u8] = b"INVITE sip:1000@192.0.2.1 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 198.51.100.10:5070;branch=z9hG4bK776asdhds;rport\r\n\

@@ -519,11 +519,11 @@ fn transport_error_fails_unanswered_calls_with_503() {
 fn the_call_table_is_capped() {
     let mut ep = endpoint(12);
     let t0 = origin();
-    for _ in 0..pbx_sip::endpoint::MAX_CALLS {
+    for _ in 0..support::MAX_CALLS {
         ep.invite(t0, call_to(udp_peer(FAR))).unwrap();
     }
     assert_eq!(
         ep.invite(t0, call_to(udp_peer(FAR))),
-        Err(SipError::Overloaded("call table full"))
+        Err(SipError::Overloaded("too many calls"))
     );
 }

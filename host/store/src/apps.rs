@@ -408,6 +408,37 @@ impl Store {
         Ok(app)
     }
 
+    /// Takes the app's active version away, so no new call can start it (its numbers route
+    /// nowhere, and a hand-over or an outbound call finds nothing deployed); returns the
+    /// version that was active. Deleting an app starts here.
+    pub fn undeploy(&self, account: &str, app_id: &str) -> Result<Option<u32>, StoreError> {
+        let conn = self.conn();
+        let app = require_app(&conn, account, app_id)?;
+        conn.execute(
+            "UPDATE apps SET active_version = NULL WHERE id = ?1",
+            [app_id],
+        )?;
+        tracing::info!(app_id, previous = ?app.active_version, "app undeployed");
+        Ok(app.active_version)
+    }
+
+    /// Makes `version` active again after [`Self::undeploy`], unless another version was
+    /// deployed since (that deploy stands).
+    pub fn redeploy_if_undeployed(
+        &self,
+        account: &str,
+        app_id: &str,
+        version: u32,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        require_app(&conn, account, app_id)?;
+        conn.execute(
+            "UPDATE apps SET active_version = ?2 WHERE id = ?1 AND active_version IS NULL",
+            params![app_id, version],
+        )?;
+        Ok(())
+    }
+
     /// Deletes a stored version that is not the active one, with its component and
     /// compiled artifact and its version-specific configuration. `Conflict` for the
     /// active version; the caller checks first that no live call runs it.
@@ -439,8 +470,15 @@ impl Store {
             params![app_id, version],
         )?;
         tx.commit()?;
-        // Row first, files after: an orphan file is harmless, a row naming a missing one
-        // is not.
+        self.remove_version_files(app_id, version);
+        tracing::info!(app_id, version, "app version deleted");
+        Ok(())
+    }
+
+    /// Removes a deleted version's component and compiled artifact, logging (not failing
+    /// on) a file that cannot be removed. Called after the rows' deletion is committed:
+    /// an orphan file is harmless, a row naming a missing one is not.
+    fn remove_version_files(&self, app_id: &str, version: u32) {
         for path in [
             self.component_path(app_id, version),
             self.artifact_path(app_id, version),
@@ -451,7 +489,39 @@ impl Store {
                 tracing::warn!(path = %path.display(), error = %e, "cannot remove a version file");
             }
         }
-        tracing::info!(app_id, version, "app version deleted");
+    }
+
+    /// Deletes one of `account`'s apps with everything that is only its own: its versions
+    /// (components and compiled artifacts), the numbers bound to it (they become unbound),
+    /// its settings, configuration and secrets, and its kv state. Call history, events and
+    /// recordings stay (they name the app by id). The caller checks first that no live
+    /// call runs any of its versions (after [`Self::undeploy`], so none can start).
+    pub fn delete_app(&self, account: &str, app_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        require_app(&conn, account, app_id)?;
+        let versions: Vec<u32> = conn
+            .prepare("SELECT version FROM versions WHERE app_id = ?1")?
+            .query_map([app_id], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let tx = conn.transaction()?;
+        // Explicit rather than left to ON DELETE CASCADE, so a database whose tables were
+        // rebuilt by a migration cannot keep orphans.
+        for table in [
+            "kv",
+            "app_config",
+            "app_settings",
+            "numbers",
+            "artifacts",
+            "versions",
+        ] {
+            tx.execute(&format!("DELETE FROM {table} WHERE app_id = ?1"), [app_id])?;
+        }
+        tx.execute("DELETE FROM apps WHERE id = ?1", [app_id])?;
+        tx.commit()?;
+        for version in versions {
+            self.remove_version_files(app_id, version);
+        }
+        tracing::info!(app_id, "app deleted");
         Ok(())
     }
 

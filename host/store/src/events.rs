@@ -85,6 +85,7 @@ event_types! {
     TimerFired => "TIMER_FIRED", "An app's timer fired.";
     AppError => "APP_ERROR", "An app trapped, ran out of time or memory, or misbehaved.";
     AppDeployed => "APP_DEPLOYED", "A version of an app was deployed.";
+    SipAuthFailed => "SIP_AUTH_FAILED", "A SIP client failed digest authentication (source, username, reason, banned).";
 }
 
 impl fmt::Display for EventType {
@@ -322,7 +323,7 @@ mod tests {
                 "{kind:?}"
             );
         }
-        assert_eq!(EventType::ALL.len(), 22);
+        assert_eq!(EventType::ALL.len(), 23);
         assert_eq!(EventType::CallEarlyMedia.as_str(), "CALL_EARLY_MEDIA");
         assert!("call_received".parse::<EventType>().is_err());
     }

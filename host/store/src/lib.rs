@@ -70,7 +70,8 @@ pub use recordings::{
 };
 pub use settings::{
     AppSettings, AppSettingsPatch, ConfigEntry, ConfigValue, DEFAULT_HTTP_MAX_RESPONSE_BYTES,
-    DEFAULT_HTTP_TIMEOUT_MS, DEFAULT_KV_MAX_BYTES, MAX_APP_EVENT_DEADLINE_MS, MAX_APP_MEMORY_BYTES,
+    DEFAULT_HTTP_TIMEOUT_MS, DEFAULT_KV_MAX_BYTES, HttpAllowEntry, HttpAllowHost,
+    MAX_APP_EVENT_DEADLINE_MS, MAX_APP_MEMORY_BYTES,
 };
 pub use sip_users::{
     DEFAULT_REALM, MAX_SIP_PASSWORD_CHARS, MIN_SIP_PASSWORD_CHARS, SipUser, digest_ha1,

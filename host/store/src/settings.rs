@@ -9,7 +9,7 @@
 //!   wins over the app-wide one. Secret values are kept as given (the runtime needs
 //!   them); hiding them from answers is the API's job.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -143,63 +143,106 @@ impl AppSettings {
                 format!("at most {MAX_HTTP_ALLOW} hosts"),
             ));
         }
-        for host in &self.http_allow {
-            if let Some(problem) = host_problem(host) {
-                return Err(StoreError::invalid(
-                    "http_allow",
-                    format!("{host:?} {problem}"),
-                ));
-            }
+        for entry in &self.http_allow {
+            HttpAllowEntry::parse(entry)?;
         }
         Ok(())
     }
 }
 
-/// What is wrong with an allow-list entry, if anything: it must be a lowercase DNS name
-/// (`*.name` for any subdomain of it), an IPv4 address or a bracketed IPv6 address, with
-/// an optional `:port` of 1 to 65535; the same grammar the runtime matches requests with
-/// (`pbx_plugin::is_valid_http_allow_entry`).
-fn host_problem(entry: &str) -> Option<&'static str> {
-    if entry.parse::<Ipv6Addr>().is_ok() {
-        return Some("is an IPv6 address without brackets: write [addr] or [addr]:port");
-    }
-    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
-        let Some((addr, after)) = rest.split_once(']') else {
-            return Some("has an unclosed [");
-        };
-        if addr.parse::<Ipv6Addr>().is_err() {
-            return Some("is not a valid IPv6 address");
-        }
-        match after {
-            "" => return None,
-            _ => match after.strip_prefix(':') {
-                Some(port) => (None, Some(port)),
-                None => return Some("has text after its IPv6 address"),
-            },
-        }
-    } else {
-        match entry.rsplit_once(':') {
-            Some((host, port)) => (Some(host), Some(port)),
-            None => (Some(entry), None),
-        }
-    };
-    if let Some(port) = port
-        && !(port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0))
-    {
-        return Some("has a port that is not 1 to 65535");
-    }
-    // A bracketed IPv6 address with a port was checked above.
-    host.and_then(|h| name_problem(h.strip_prefix("*.").unwrap_or(h)))
+/// The host of an HTTP allow-list entry ([`HttpAllowEntry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAllowHost<'a> {
+    /// A lowercase DNS name; `wildcard` for `*.name`, which allows any subdomain of `name`
+    /// (`name` is then written without the `*.`).
+    Name {
+        /// The name.
+        name: &'a str,
+        /// Whether the entry was `*.name`.
+        wildcard: bool,
+    },
+    /// An IPv4 address, or an IPv6 address written in brackets.
+    Address(IpAddr),
 }
 
-/// What is wrong with a host name or IPv4 address, if anything.
-fn name_problem(host: &str) -> Option<&'static str> {
-    if host.parse::<Ipv4Addr>().is_ok() {
+/// One entry of an app's HTTP allow-list, parsed: a lowercase DNS name (`*.name` for any
+/// subdomain of it), an IPv4 address or a bracketed IPv6 address, with an optional `:port`
+/// of 1 to 65535. This is the one reading of the grammar on the configuration side (the
+/// store's validation and the API's address policy); the runtime matches requests with
+/// `pbx_plugin::is_valid_http_allow_entry`'s, and pbx's capabilities tests hold every
+/// entry accepted here to be one the runtime reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpAllowEntry<'a> {
+    /// Where requests may go.
+    pub host: HttpAllowHost<'a>,
+    /// The only port allowed; `None` allows every port.
+    pub port: Option<u16>,
+}
+
+impl<'a> HttpAllowEntry<'a> {
+    /// Parses `entry`; the error names the entry and what is wrong with it, for the field
+    /// `http_allow`.
+    pub fn parse(entry: &'a str) -> Result<Self, StoreError> {
+        parse_allow_entry(entry)
+            .map_err(|problem| StoreError::invalid("http_allow", format!("{entry:?} {problem}")))
+    }
+}
+
+/// [`HttpAllowEntry::parse`], with what is wrong as a phrase.
+fn parse_allow_entry(entry: &str) -> Result<HttpAllowEntry<'_>, &'static str> {
+    if entry.parse::<Ipv6Addr>().is_ok() {
+        return Err("is an IPv6 address without brackets: write [addr] or [addr]:port");
+    }
+    let (v6, name, port) = match entry.strip_prefix('[') {
+        Some(rest) => {
+            let (addr, after) = rest.split_once(']').ok_or("has an unclosed [")?;
+            let addr: Ipv6Addr = addr.parse().map_err(|_| "is not a valid IPv6 address")?;
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("has text after its IPv6 address")?,
+                ),
+            };
+            (Some(addr), "", port)
+        }
+        None => match entry.rsplit_once(':') {
+            Some((host, port)) => (None, host, Some(port)),
+            None => (None, entry, None),
+        },
+    };
+    let port = match port {
+        Some(text) => Some(port_number(text).ok_or("has a port that is not 1 to 65535")?),
+        None => None,
+    };
+    let host = match v6 {
+        Some(addr) => HttpAllowHost::Address(IpAddr::V6(addr)),
+        None => name_host(name)?,
+    };
+    Ok(HttpAllowEntry { host, port })
+}
+
+/// A port of 1 to 65535 written in decimal digits only (no sign, no space).
+fn port_number(text: &str) -> Option<u16> {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let labels_ok = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
+    text.parse().ok().filter(|port| *port > 0)
+}
+
+/// A host name (or `*.name`) or IPv4 address, or what is wrong with it.
+fn name_host(host: &str) -> Result<HttpAllowHost<'_>, &'static str> {
+    let (name, wildcard) = match host.strip_prefix("*.") {
+        Some(name) => (name, true),
+        None => (host, false),
+    };
+    if !wildcard && let Ok(v4) = name.parse::<Ipv4Addr>() {
+        return Ok(HttpAllowHost::Address(IpAddr::V4(v4)));
+    }
+    let labels_ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
             (1..=63).contains(&label.len())
                 && !label.starts_with('-')
                 && !label.ends_with('-')
@@ -208,9 +251,9 @@ fn name_problem(host: &str) -> Option<&'static str> {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
     if labels_ok {
-        None
+        Ok(HttpAllowHost::Name { name, wildcard })
     } else {
-        Some("is not a lowercase host name or IP address")
+        Err("is not a lowercase host name or IP address")
     }
 }
 
@@ -516,7 +559,7 @@ mod tests {
             "*.a.com:443",
             "x-1.y",
         ] {
-            assert_eq!(host_problem(ok), None, "{ok}");
+            assert!(HttpAllowEntry::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
             "",
@@ -535,7 +578,36 @@ mod tests {
             "*.",
             "a.*.com",
         ] {
-            assert!(host_problem(bad).is_some(), "{bad}");
+            assert!(
+                matches!(
+                    HttpAllowEntry::parse(bad),
+                    Err(StoreError::Invalid {
+                        field: "http_allow",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn entries_say_what_they_allow() {
+        let parsed = |entry| HttpAllowEntry::parse(entry).unwrap();
+        let name = |name, wildcard| HttpAllowHost::Name { name, wildcard };
+        let address = |text: &str| HttpAllowHost::Address(text.parse().unwrap());
+        for (entry, host, port) in [
+            ("api.example.com", name("api.example.com", false), None),
+            ("*.a.com:443", name("a.com", true), Some(443)),
+            ("localhost:80", name("localhost", false), Some(80)),
+            ("127.0.0.1:8080", address("127.0.0.1"), Some(8080)),
+            ("10.1.2.3", address("10.1.2.3"), None),
+            ("[::1]", address("::1"), None),
+            ("[fd00::1]:443", address("fd00::1"), Some(443)),
+            // Never a literal in a URL's host: a wildcard matches names only.
+            ("*.1.2.3.4", name("1.2.3.4", true), None),
+        ] {
+            assert_eq!(parsed(entry), HttpAllowEntry { host, port }, "{entry}");
         }
     }
 

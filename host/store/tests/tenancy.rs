@@ -681,3 +681,90 @@ fn kv_limits_and_listing() {
     assert!(store.kv_delete(id, "other").unwrap());
     assert!(!store.kv_delete(id, "other").unwrap());
 }
+
+#[test]
+fn deleting_an_app_takes_its_versions_numbers_settings_config_and_kv() {
+    let (dir, store) = open();
+    let (a, b) = two_accounts(&store);
+    let app = store.create_app(&a, "doomed").unwrap();
+    let kept = store.create_app(&a, "kept").unwrap();
+    for bytes in [b"\0asm v1".as_slice(), b"\0asm v2"] {
+        store.add_version(&a, &app.id, bytes).unwrap();
+    }
+    store.add_version(&a, &kept.id, b"\0asm k1").unwrap();
+    store.deploy(&a, &app.id, 2).unwrap();
+    store
+        .put_artifact(&app.id, 2, "engine", b"compiled")
+        .unwrap();
+    store.set_number(&a, "100", &app.id).unwrap();
+    store.set_number(&a, "200", &kept.id).unwrap();
+    store
+        .update_app_settings(
+            &a,
+            &app.id,
+            AppSettingsPatch {
+                kv_enabled: Some(true),
+                ..AppSettingsPatch::default()
+            },
+        )
+        .unwrap();
+    store
+        .set_app_config(&a, &app.id, None, "greeting", "hi", false)
+        .unwrap();
+    store.kv_set(&app.id, "k", b"v", 1 << 20).unwrap();
+
+    // Another account's app is missing, and deleting it changes nothing.
+    assert!(matches!(
+        store.delete_app(&b, &app.id),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.app(&a, &app.id).unwrap().is_some());
+
+    // Undeploying (the first step of a delete) stops routing; putting the version back
+    // restores it, but never over a version deployed in between.
+    assert!(matches!(
+        store.undeploy(&b, &app.id),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.undeploy(&a, &app.id).unwrap(), Some(2));
+    assert!(store.route("100").unwrap().is_none());
+    assert_eq!(
+        store.app(&a, &app.id).unwrap().unwrap().active_version,
+        None
+    );
+    store.redeploy_if_undeployed(&a, &app.id, 2).unwrap();
+    assert_eq!(store.route("100").unwrap().unwrap().version, 2);
+    assert_eq!(store.undeploy(&a, &app.id).unwrap(), Some(2));
+    store.deploy(&a, &app.id, 1).unwrap();
+    store.redeploy_if_undeployed(&a, &app.id, 2).unwrap();
+    assert_eq!(store.route("100").unwrap().unwrap().version, 1);
+
+    store.delete_app(&a, &app.id).unwrap();
+    assert!(store.app(&a, &app.id).unwrap().is_none());
+    assert!(store.number(&a, "100").unwrap().is_none());
+    assert!(store.route("100").unwrap().is_none());
+    assert_eq!(store.kv_get(&app.id, "k").unwrap(), None);
+    assert_eq!(store.artifact(&app.id, 2, "engine").unwrap(), None);
+    assert_eq!(store.app_settings(&app.id).unwrap(), Default::default());
+    for v in [1, 2] {
+        let component = dir
+            .path()
+            .join("components")
+            .join(format!("{}-v{v}.wasm", app.id));
+        assert!(!component.exists(), "{component:?}");
+    }
+    assert!(
+        !dir.path()
+            .join("artifacts")
+            .join(format!("{}-v2.bin", app.id))
+            .exists()
+    );
+    // The other app is untouched, and the name can be used again.
+    assert!(store.number(&a, "200").unwrap().is_some());
+    assert_eq!(store.versions(&a, &kept.id).unwrap().len(), 1);
+    store.create_app(&a, "doomed").unwrap();
+    assert!(matches!(
+        store.delete_app(&a, &app.id),
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -6,7 +6,9 @@
 //! handlers, so each mirror here names the same fields with the same spelling, and
 //! `tests/openapi.rs` compares the keys of real answers with these schemas so a field
 //! added on one side and not the other fails a test. Enumerations whose values live in
-//! code (`EventType`, the error codes) are generated from that code, never copied.
+//! code (`EventType`, the error codes) are generated from that code, never copied. Every
+//! request body type is `deny_unknown_fields` (`additionalProperties: false`), as the
+//! handlers refuse an unknown field with 400 naming it.
 
 #![expect(
     dead_code,
@@ -149,6 +151,7 @@ pub(crate) struct VersionList {
 /// `POST /v1/apps`.
 #[derive(ToSchema)]
 #[schema(example = json!({"name": "ivr"}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateApp {
     /// 1 to 64 characters of `A-Z a-z 0-9 . _ -`, unique within the account.
     name: String,
@@ -157,6 +160,7 @@ pub(crate) struct CreateApp {
 /// `POST /v1/apps/{id}/deploy`: the version new calls will run (an older one rolls back).
 #[derive(ToSchema)]
 #[schema(example = json!({"version": 2}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Deploy {
     version: u32,
 }
@@ -185,6 +189,7 @@ pub(crate) struct AppSettings {
 /// `PUT /v1/apps/{id}/settings`: any subset of the settings; absent fields keep their value.
 #[derive(ToSchema)]
 #[schema(example = json!({"kv_enabled": true, "http_allow": ["api.example.com"]}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AppSettingsUpdate {
     kv_enabled: Option<bool>,
     kv_max_bytes: Option<u64>,
@@ -217,6 +222,7 @@ pub(crate) struct ConfigList {
 /// `PUT /v1/apps/{id}/config/{name}`.
 #[derive(ToSchema)]
 #[schema(example = json!({"value": "s3cret", "secret": true}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct SetConfig {
     value: String,
     /// Hide the value in answers (default false).
@@ -292,6 +298,7 @@ pub(crate) struct AccountList {
 /// `POST /v1/accounts`.
 #[derive(ToSchema)]
 #[schema(example = json!({"name": "acme", "max_concurrent_calls": 10}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateAccount {
     name: String,
     max_concurrent_calls: Option<u32>,
@@ -302,6 +309,7 @@ pub(crate) struct CreateAccount {
 /// `PATCH /v1/accounts/{id}`: quotas to change; `null` lifts one.
 #[derive(ToSchema)]
 #[schema(example = json!({"max_apps": null}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct UpdateAccount {
     max_concurrent_calls: Option<u32>,
     max_apps: Option<u32>,
@@ -346,6 +354,7 @@ pub(crate) struct ApiKeyList {
 /// `POST /v1/accounts/{id}/keys`.
 #[derive(ToSchema)]
 #[schema(example = json!({"name": "ci"}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateApiKey {
     name: String,
 }
@@ -371,6 +380,7 @@ pub(crate) struct NumberList {
 /// `PUT /v1/numbers/{number}`.
 #[derive(ToSchema)]
 #[schema(example = json!({"app_id": "app_0123456789abcdef"}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct BindNumber {
     app_id: String,
 }
@@ -488,6 +498,7 @@ pub(crate) struct CallHistory {
 /// `POST /v1/calls`: dial `to` and run `app_id`'s active version for the new call.
 #[derive(ToSchema)]
 #[schema(example = json!({"to": {"type": "user", "name": "alice"}, "app_id": "app_0123456789abcdef"}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Originate {
     /// A SIP URI or a user part (1 to 64 of `A-Z a-z 0-9 + . _ -`); default chosen by the
     /// server (a trunk's caller id for phone numbers).
@@ -577,6 +588,7 @@ pub(crate) struct WebhookList {
 /// `POST /v1/webhooks`.
 #[derive(ToSchema)]
 #[schema(example = json!({"url": "https://example.com/pbx", "event_types": ["CALL_FINISHED"]}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateWebhook {
     url: String,
     event_types: Vec<String>,
@@ -586,6 +598,7 @@ pub(crate) struct CreateWebhook {
 
 /// `PATCH /v1/webhooks/{id}`: any of the fields.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct UpdateWebhook {
     url: Option<String>,
     event_types: Option<Vec<String>>,
@@ -613,6 +626,9 @@ pub(crate) struct Delivery {
     attempts: u32,
     /// The HTTP status of the last attempt.
     http_status: Option<u16>,
+    /// Why the last attempt failed: `HTTP <status>`, or without an answer only `refused by
+    /// policy` or `unreachable` (never the network's reason), `queue full`, or why the
+    /// delivery was abandoned.
     last_error: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -657,6 +673,7 @@ pub(crate) struct TrunkList {
 /// `POST /v1/trunks`; `PATCH` takes any subset (`null` clears an optional field).
 #[derive(ToSchema)]
 #[schema(example = json!({"name": "carrier", "proxy": "sip.carrier.example:5060", "username": "u", "password": "p"}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct TrunkBody {
     name: String,
     proxy: String,
@@ -704,6 +721,7 @@ pub(crate) struct SipUserList {
 /// `POST /v1/sip-users`.
 #[derive(ToSchema)]
 #[schema(example = json!({"username": "alice", "password": "correct horse"}))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateSipUser {
     username: String,
     password: String,
@@ -712,6 +730,7 @@ pub(crate) struct CreateSipUser {
 
 /// `PUT /v1/sip-users/{id}/password`.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct SetPassword {
     password: String,
 }

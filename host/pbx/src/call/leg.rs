@@ -117,6 +117,14 @@ pub(crate) struct Leg {
     pub(crate) relay_peer: Option<usize>,
     /// The host's own music (hold, transfer), mixed with the app's media.
     pub(crate) music: Option<MusicLoop>,
+    /// Whether the leg is written to call history: false for an inbound leg until its number
+    /// is routed to an app, so INVITEs that reach no app never become history rows.
+    pub(crate) in_history: bool,
+    /// When the leg last received a datagram on its RTP socket (or started to expect media):
+    /// the RTP inactivity timeout counts from here.
+    pub(crate) media_seen: Option<Instant>,
+    /// When an answered leg is ended regardless of media (the server's maximum call length).
+    pub(crate) max_end: Option<Instant>,
 }
 
 /// An endless loop over a clip: the host's music, apart from the app's player.
@@ -191,6 +199,9 @@ impl Leg {
             output: [0; FRAME],
             relay_peer: None,
             music: None,
+            in_history: true,
+            media_seen: None,
+            max_end: None,
         }
     }
 

@@ -134,6 +134,32 @@ pub struct Calls {
     pub(crate) events: OnceLock<crate::events::EventHub>,
     /// Set by the first stop signal: new calls are refused (503) while live ones finish.
     draining: std::sync::atomic::AtomicBool,
+    /// How long answered legs may go without media, and how long they may last.
+    pub(crate) limits: CallLimits,
+    /// The log line about INVITEs that reached no app (one per [`UNROUTED_LOG_EVERY`]).
+    unrouted: Mutex<crate::log_limit::RateLimit>,
+}
+
+/// At most one log line per this long about INVITEs to numbers that reach no app.
+const UNROUTED_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Server-wide limits on one answered leg (`--rtp-timeout`, `--max-call-secs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    /// An answered leg that receives no RTP for this long, while neither side holds it, ends
+    /// with reason `timeout` (a phone that lost power or network). `None`: never.
+    pub rtp_timeout: Option<Duration>,
+    /// An answered leg ends with reason `timeout` this long after its answer. `None`: never.
+    pub max_call: Option<Duration>,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            rtp_timeout: Some(Duration::from_secs(60)),
+            max_call: None,
+        }
+    }
 }
 
 impl Calls {
@@ -145,6 +171,7 @@ impl Calls {
         registrar: Arc<Registrar>,
         media_ip: IpAddr,
         sip_host: String,
+        limits: CallLimits,
     ) -> Arc<Self> {
         Arc::new(Calls {
             live: Mutex::new(HashMap::new()),
@@ -159,6 +186,8 @@ impl Calls {
             music: OnceLock::new(),
             events: OnceLock::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            limits,
+            unrouted: Mutex::new(crate::log_limit::RateLimit::new(UNROUTED_LOG_EVERY)),
         })
     }
 
@@ -283,6 +312,33 @@ impl Calls {
     /// Whether the server is draining.
     pub fn draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counts an INVITE whose number reaches no app. Such INVITEs (scanners, misdials) never
+    /// become call history; they are counted in `pbx_calls_refused_total{reason="no_route"}`
+    /// and logged at most once per [`UNROUTED_LOG_EVERY`] with how many there were.
+    pub(crate) fn note_unrouted(
+        &self,
+        source: std::net::SocketAddr,
+        number: &str,
+        now: std::time::Instant,
+    ) {
+        metrics::counter!(crate::metrics::CALLS_REFUSED, "reason" => "no_route").increment(1);
+        let allowed = self
+            .unrouted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(now);
+        let Some(suppressed) = allowed else {
+            return;
+        };
+        // This one and those held back since the last line.
+        tracing::info!(
+            count = suppressed.saturating_add(1),
+            last_source = %source,
+            last_number = number,
+            "INVITEs to numbers that reach no app answered 404 (counted, not kept in call history)"
+        );
     }
 
     /// Number of live calls (legs) of one account.

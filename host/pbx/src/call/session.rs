@@ -177,6 +177,15 @@ pub(crate) fn spawn(
     id
 }
 
+/// Why a session's app could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppStartFailure {
+    /// Every instance slot of the pool is in use (answered 503 with Retry-After).
+    PoolFull,
+    /// The version could not be loaded or instantiated (answered 500).
+    Other,
+}
+
 struct Session {
     calls: Arc<Calls>,
     sip: SipHandle,
@@ -320,11 +329,12 @@ impl Session {
             CallState::inbound(now),
         );
         leg.key = Some(incoming.key);
+        // Written to history once its number reaches an app (`setup_inbound`).
+        leg.in_history = false;
         metrics::counter!(crate::metrics::CALL_ATTEMPTS, "direction" => "inbound").increment(1);
         self.calls
             .register(leg.record.clone(), self.mailbox_tx.clone());
         self.legs.push(leg);
-        self.persist(0);
         if let Err(end) = self.setup_inbound(&incoming).await {
             self.finish_leg(0, end).await;
         }
@@ -341,7 +351,9 @@ impl Session {
         let route = match self.calls.store.route(&number) {
             Ok(Some(route)) => route,
             Ok(None) => {
-                info!("no app for the dialled number; 404");
+                debug!("no app for the dialled number; 404");
+                self.calls
+                    .note_unrouted(incoming.peer.addr, &number, Instant::now().into_std());
                 return Err(self.reject(0, 404, Some("Not Found")).await);
             }
             Err(err) => {
@@ -351,18 +363,22 @@ impl Session {
         };
         self.account_id.clone_from(&route.account_id);
         self.legs[0].record.account_id.clone_from(&route.account_id);
-        // The registry's copy counts toward the account's quota from now on.
+        self.legs[0].record.app_id = Some(route.app_id.clone());
+        self.legs[0].record.app_version = Some(route.version);
+        self.app_id = Some(route.app_id.clone());
+        self.app_version = Some(route.version);
+        // The registry's copy counts toward the account's quota from now on, and says
+        // which app the call runs, so that app cannot be deleted under it
+        // (`Backend::app_in_use`): nothing is awaited between routing and this.
         self.calls.update(&self.legs[0].record);
+        self.legs[0].in_history = true;
+        self.persist(0);
         self.events.sink.set_app(&route.account_id, &route.app_id);
         if let Some(refusal) = self.over_call_quota() {
             info!(account = %self.account_id, "{refusal}; 486");
             metrics::counter!(crate::metrics::CALLS_REFUSED, "reason" => "quota").increment(1);
             return Err(self.reject(0, 486, Some("Account Call Limit")).await);
         }
-        self.legs[0].record.app_id = Some(route.app_id.clone());
-        self.legs[0].record.app_version = Some(route.version);
-        self.app_id = Some(route.app_id.clone());
-        self.app_version = Some(route.version);
 
         let Some(offer) = incoming
             .sdp
@@ -399,12 +415,15 @@ impl Session {
         self.legs[0].state.ringing(Utc::now());
         self.sync_record(0);
 
-        if self
-            .load_app(&route.app_id, route.version, false)
-            .await
-            .is_err()
-        {
-            return Err(self.fail_app_start(0).await);
+        match self.load_app(&route.app_id, route.version, false).await {
+            Ok(()) => {}
+            Err(AppStartFailure::PoolFull) => {
+                // Every sandbox slot is taken: come back later, as for any overload; calls
+                // already running are untouched.
+                self.respond(0, 503, Some("Too Many Calls"), None).await;
+                return Err(ending(HangupBy::Local, HangupReason::Failed, Some(503)));
+            }
+            Err(AppStartFailure::Other) => return Err(self.fail_app_start(0).await),
         }
         let info = pbx_plugin::CallInfo {
             id: self.legs[0].id.clone(),
@@ -462,12 +481,17 @@ impl Session {
         self.start_dial(idx, stages, params).await;
     }
 
-    async fn load_app(&mut self, app_id: &str, version: u32, outbound: bool) -> Result<(), ()> {
+    async fn load_app(
+        &mut self,
+        app_id: &str,
+        version: u32,
+        outbound: bool,
+    ) -> Result<(), AppStartFailure> {
         let compiled = match self.calls.apps.get_async(app_id, version).await {
             Ok(compiled) => compiled,
             Err(err) => {
                 warn!(app_id, version, error = %format!("{err:#}"), "cannot load app");
-                return Err(());
+                return Err(AppStartFailure::Other);
             }
         };
         let files = self.calls.store.clone();
@@ -510,9 +534,14 @@ impl Session {
                 self.app = Some(instance);
                 Ok(())
             }
+            Err(err @ pbx_plugin::PluginError::AtCapacity(_)) => {
+                warn!(error = %err, "app instance pool full; refusing the call");
+                metrics::counter!(crate::metrics::APP_POOL_EXHAUSTED).increment(1);
+                Err(AppStartFailure::PoolFull)
+            }
             Err(err) => {
                 warn!(error = %err, "cannot instantiate app");
-                Err(())
+                Err(AppStartFailure::Other)
             }
         }
     }
@@ -1019,6 +1048,7 @@ impl Session {
                 leg.state.answered(Utc::now());
                 leg.dialer = None;
                 info!(leg = %leg.id, "answered");
+                self.start_call_limits(idx);
                 self.sync_record(idx);
                 let call = self.legs[idx].id.clone();
                 self.events
@@ -1093,12 +1123,16 @@ impl Session {
         }
         media.negotiated = Some(negotiated);
         leg.flowing = true;
+        // New media terms (a resume, a new address): the inactivity timeout starts afresh.
+        leg.media_seen = Some(Instant::now());
     }
 
     // ----- media ----------------------------------------------------------------------------
 
     fn handle_rtp(&mut self, idx: usize, from: SocketAddr, packet: &[u8]) {
-        let now = Instant::now().into_std();
+        let received = Instant::now();
+        self.legs[idx].media_seen = Some(received);
+        let now = received.into_std();
         let relay_to = self.legs[idx].relay_peer;
         let mut out = [0u8; 1500];
         if let Some(to) = relay_to {
@@ -1587,11 +1621,37 @@ impl Session {
                     .map(Instant::from_std),
             );
             consider(leg.bye_deadline);
+            consider(self.media_deadline(leg));
+            consider(leg.max_end);
         }
         for (when, _, _) in &self.timers {
             consider(Some(*when));
         }
         next
+    }
+
+    /// An answered leg starts expecting media now, and may last `max_call` from now.
+    fn start_call_limits(&mut self, idx: usize) {
+        let now = Instant::now();
+        let max_call = self.calls.limits.max_call;
+        let leg = &mut self.legs[idx];
+        leg.media_seen = Some(now);
+        leg.max_end = max_call.map(|d| now + d);
+    }
+
+    /// When the leg ends for want of RTP: an answered leg that expects media from its peer
+    /// (neither we nor the peer hold it, no BYE out yet), `rtp_timeout` after it last
+    /// received a datagram or its media terms last changed.
+    fn media_deadline(&self, leg: &Leg) -> Option<Instant> {
+        let timeout = self.calls.limits.rtp_timeout?;
+        if !leg.is_answered() || leg.is_over() || leg.held || leg.bye_deadline.is_some() {
+            return None;
+        }
+        let negotiated = leg.media.as_ref()?.negotiated.as_ref()?;
+        if !negotiated.remote_direction.sends() {
+            return None;
+        }
+        Some(leg.media_seen? + timeout)
     }
 
     async fn handle_timeouts(&mut self) {
@@ -1617,6 +1677,28 @@ impl Session {
                 warn!("no answer to our BYE; ending the leg anyway");
                 let end = ending(HangupBy::Local, HangupReason::Normal, None);
                 self.finish_leg(idx, end).await;
+                continue;
+            }
+            let silent = self
+                .media_deadline(&self.legs[idx])
+                .is_some_and(|t| t <= now);
+            let too_long = self.legs[idx].max_end.is_some_and(|t| t <= now);
+            if too_long {
+                self.legs[idx].max_end = None;
+            }
+            if silent || too_long {
+                info!(
+                    leg = %self.legs[idx].id,
+                    cause = if silent { "no RTP" } else { "maximum call length" },
+                    "ending the leg: timeout"
+                );
+                metrics::counter!(
+                    crate::metrics::CALL_TIMEOUTS,
+                    "cause" => if silent { "rtp" } else { "max_length" }
+                )
+                .increment(1);
+                self.end_leg(idx, ending(HangupBy::Local, HangupReason::Timeout, None))
+                    .await;
             }
         }
         let (due, later): (Vec<_>, Vec<_>) = self.timers.drain(..).partition(|(t, _, _)| *t <= now);
@@ -1727,6 +1809,8 @@ impl Session {
         leg.state.answered(Utc::now());
         leg.flowing = true;
         info!(leg = %leg.id, "answered");
+        self.start_call_limits(idx);
+        let leg = &self.legs[idx];
         let call = leg.id.clone();
         self.events.sink.publish(
             pbx_store::EventType::CallEstablished,
@@ -1974,6 +2058,9 @@ impl Session {
             AppError::OutOfMemory => {}
         }
         self.app_failed = true;
+        // The instance is poisoned: give its sandbox slot and memory back now, not when the
+        // legs have finished hanging up.
+        self.app = None;
         self.events.clear();
         for idx in self.master_last() {
             let leg = &self.legs[idx];
@@ -2052,6 +2139,8 @@ impl Session {
             return;
         }
         leg.held = hold;
+        // A held leg sends nothing; after resume the inactivity timeout starts afresh.
+        leg.media_seen = Some(Instant::now());
         let Some(media) = leg.media.as_mut() else {
             return;
         };
@@ -2124,6 +2213,9 @@ impl Session {
     }
 
     fn persist(&self, idx: usize) {
+        if !self.legs[idx].in_history {
+            return;
+        }
         if let Err(err) = self.calls.store.upsert_call(&self.legs[idx].record) {
             warn!(%err, "cannot write call history");
         }

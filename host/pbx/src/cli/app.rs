@@ -32,6 +32,7 @@ pub(crate) async fn run(command: AppCommand) -> Result<(), CliError> {
         AppCommand::List { conn, json } => list(&conn, json).await,
         AppCommand::Versions { app, conn, json } => versions(&conn, &app, json).await,
         AppCommand::Rollback { app, version, conn } => rollback(&conn, &app, version).await,
+        AppCommand::Delete { app, conn } => delete(&conn, &app).await,
     }
 }
 
@@ -445,6 +446,20 @@ async fn rollback(conn: &ConnArgs, app: &str, version: u32) -> Result<(), CliErr
          keep theirs",
         str_of(&app, "name"),
         previous.unwrap_or_else(|| "none".into())
+    );
+    Ok(())
+}
+
+/// `pbx app delete APP`.
+async fn delete(conn: &ConnArgs, app: &str) -> Result<(), CliError> {
+    let api = Api::connect(conn)?;
+    let app = resolve_app(&api, app).await?;
+    let app_id = str_of(&app, "id");
+    api.send(Method::DELETE, api.url(&["v1", "apps", &app_id], &[]), None)
+        .await?;
+    println!(
+        "app {} ({app_id}) deleted with its versions; its numbers are unbound",
+        str_of(&app, "name")
     );
     Ok(())
 }

@@ -88,6 +88,14 @@ pub enum AppCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Delete an app with its versions, settings, configuration and kv state; the numbers
+    /// bound to it become unbound. Refused while a live call runs it.
+    Delete {
+        /// The app's name or id.
+        app: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
 }
 
 /// `pbx app deploy` flags.

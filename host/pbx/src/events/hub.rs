@@ -8,15 +8,16 @@
 //! (they carry their id); when the last hub is dropped the recorder stores what is still
 //! queued, stops the webhook workers and ends.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pbx_store::{EventRecord, NewEvent, Store};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use super::webhooks::{Dispatcher, WebhookChanges, WebhookConfig};
+use crate::log_limit::RateLimit;
 
 /// Events that may wait for the recorder; beyond this `emit` drops.
 pub const EVENT_QUEUE: usize = 16_384;
@@ -38,9 +39,9 @@ struct Inner {
     /// Signalled by [`EventHub::close`]: store what is queued, then stop.
     closing: Arc<tokio::sync::Notify>,
     dropped: AtomicU64,
-    /// Milliseconds since `started` of the last drop warning, plus one (0 = never).
-    last_warning_ms: AtomicU64,
-    started: Instant,
+    /// The drop warning, at most once a second (taken with `try_lock` only, so `emit`
+    /// never waits for it).
+    drop_warning: Mutex<RateLimit>,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -77,8 +78,7 @@ impl EventHub {
                 webhooks_changed,
                 closing,
                 dropped: AtomicU64::new(0),
-                last_warning_ms: AtomicU64::new(0),
-                started: Instant::now(),
+                drop_warning: Mutex::new(RateLimit::new(Duration::from_secs(1))),
             }),
         };
         (hub, task)
@@ -120,17 +120,14 @@ impl EventHub {
     }
 
     fn warn_rate_limited(&self, dropped: u64) {
-        let now_ms = u64::try_from(self.inner.started.elapsed().as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
-        let last = self.inner.last_warning_ms.load(Ordering::Relaxed);
-        if (last == 0 || now_ms.saturating_sub(last) >= 1000)
-            && self
-                .inner
-                .last_warning_ms
-                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        // Another thread holding the limiter is warning (or about to): skip, never wait.
+        let mut limit = match self.inner.drop_warning.try_lock() {
+            Ok(limit) => limit,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        if limit.allow(Instant::now()).is_some() {
+            drop(limit);
             tracing::warn!(dropped, "event queue full: events are being dropped");
         }
     }

@@ -6,7 +6,11 @@
 //! ([`super::retry::DeliveryQueue`]); every attempt is written to the delivery row before
 //! the next one starts; a full queue fails the delivery at once ("queue full") instead of
 //! waiting; nothing here is awaited by call code (the dispatcher runs in the recorder task
-//! and the workers in their own tasks); the secret is never logged.
+//! and the workers in their own tasks); the secret is never logged; every attempt is held
+//! to the outbound address policy (`crate::outbound`), and its log says only "refused by
+//! policy" or "unreachable" when no answer came, never why a connection failed; when the
+//! policy-bound client cannot be built, no delivery is sent at all (each attempt fails
+//! with `outbound::NO_CLIENT`): there is no fallback client.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
+use pbx_api::net_policy::NetPolicy;
 use pbx_store::{DeliveryStatus, DeliveryUpdate, EventRecord, Store, Webhook};
 use sha2::Sha256;
 use tokio::sync::Notify;
@@ -35,6 +40,9 @@ pub struct WebhookConfig {
     /// How stale the dispatcher's copy of the webhook list may get when nobody calls
     /// [`super::EventHub::webhooks_changed`] (default 2 s).
     pub refresh_every: Duration,
+    /// Which addresses deliveries may go to (default: no loopback, private, link-local or
+    /// reserved address).
+    pub net_policy: Arc<NetPolicy>,
 }
 
 impl Default for WebhookConfig {
@@ -45,6 +53,7 @@ impl Default for WebhookConfig {
             timeout: Duration::from_secs(5),
             queue_capacity: 1000,
             refresh_every: Duration::from_secs(2),
+            net_policy: Arc::new(NetPolicy::default()),
         }
     }
 }
@@ -197,7 +206,8 @@ impl WebhookChanges {
 /// Reads the webhook list, matches events against it and feeds the workers.
 pub(crate) struct Dispatcher {
     store: Arc<Store>,
-    client: reqwest::Client,
+    /// `None` when it could not be built: every attempt then fails unsent.
+    client: Option<reqwest::Client>,
     config: WebhookConfig,
     changes: Arc<WebhookChanges>,
     /// Enabled webhooks by account, as last loaded.
@@ -213,19 +223,13 @@ impl Dispatcher {
         config: WebhookConfig,
         changes: Arc<WebhookChanges>,
     ) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("pbx-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::error!(
-                    error = %e,
-                    "cannot configure the webhook HTTP client; using defaults"
-                );
-                reqwest::Client::new()
-            });
+        // The policy's resolver, no redirects (a 3xx is a failed attempt), no proxy; the
+        // error, if any, is logged when the server starts.
+        let client = crate::outbound::client(
+            config.net_policy.clone(),
+            concat!("pbx-webhooks/", env!("CARGO_PKG_VERSION")),
+            Some(config.timeout),
+        );
         Dispatcher {
             store,
             client,
@@ -368,6 +372,7 @@ impl Dispatcher {
                         worker.clone(),
                         self.store.clone(),
                         self.client.clone(),
+                        self.config.net_policy.clone(),
                     ));
                     self.workers.insert(hook.id.clone(), worker);
                 }
@@ -428,7 +433,8 @@ async fn run_worker(
     webhook_id: String,
     worker: Arc<Worker>,
     store: Arc<Store>,
-    client: reqwest::Client,
+    client: Option<reqwest::Client>,
+    policy: Arc<NetPolicy>,
 ) {
     loop {
         if worker.closed.load(Ordering::Acquire) {
@@ -469,7 +475,7 @@ async fn run_worker(
             continue;
         };
         let target = worker.target();
-        let result = send(&client, &target, &attempt.item).await;
+        let result = send(client.as_ref(), &policy, &target, &attempt.item).await;
         let outcome = worker
             .queue()
             .handle_result(Instant::now(), result.delivered);
@@ -536,7 +542,25 @@ async fn run_worker(
 }
 
 /// One signed POST of `job` to `target`; success is a 2xx answer within the timeout.
-async fn send(client: &reqwest::Client, target: &Target, job: &Job) -> AttemptResult {
+/// Without a `client` (it could not be built) nothing is sent.
+async fn send(
+    client: Option<&reqwest::Client>,
+    policy: &NetPolicy,
+    target: &Target,
+    job: &Job,
+) -> AttemptResult {
+    let unsent = |why: &str| AttemptResult {
+        delivered: false,
+        http_status: None,
+        error: Some(why.to_owned()),
+    };
+    // A literal address never reaches the client's resolver: check it here.
+    if crate::outbound::check_url(policy, &target.url).is_err() {
+        return unsent(crate::outbound::REFUSED_BY_POLICY);
+    }
+    let Some(client) = client else {
+        return unsent(crate::outbound::NO_CLIENT);
+    };
     let timestamp = Utc::now().timestamp();
     let signature = sign(&target.secret, timestamp, &job.body);
     let request = client
@@ -556,34 +580,16 @@ async fn send(client: &reqwest::Client, target: &Target, job: &Job) -> AttemptRe
                 error: (!status.is_success()).then(|| format!("HTTP {}", status.as_u16())),
             }
         }
-        Err(e) => AttemptResult {
-            delivered: false,
-            http_status: None,
-            error: Some(describe(&e)),
-        },
+        Err(e) => {
+            // The cause stays in the server's debug log; the delivery log gets one word.
+            tracing::debug!(error = ?e, "webhook attempt got no answer");
+            AttemptResult {
+                delivered: false,
+                http_status: None,
+                error: Some(crate::outbound::describe(&e).to_owned()),
+            }
+        }
     }
-}
-
-/// A one-line reason for a failed request, with its causes.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_builder() {
-        "bad request"
-    } else {
-        "request failed"
-    };
-    let mut text = kind.to_owned();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.truncate(500);
-    text
 }
 
 #[cfg(test)]
@@ -611,6 +617,40 @@ mod tests {
         assert_eq!(
             fox,
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_client_nothing_is_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/hook",
+            listener.local_addr().unwrap().port()
+        );
+        let open = NetPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let target = Target {
+            url,
+            secret: "whsec_test".into(),
+        };
+        let job = Job {
+            delivery_id: "dlv_1".into(),
+            event_id: 1,
+            event_type: "CALL_RECEIVED",
+            body: bytes::Bytes::from_static(b"{}"),
+        };
+        let result = send(None, &open, &target, &job).await;
+        assert!(!result.delivered);
+        assert_eq!(result.error.as_deref(), Some(crate::outbound::NO_CLIENT));
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        assert!(
+            accepted.is_err(),
+            "a request was sent without the policy's client"
+        );
+        // The policy still answers first for a denied target.
+        let denied = send(None, &NetPolicy::default(), &target, &job).await;
+        assert_eq!(
+            denied.error.as_deref(),
+            Some(crate::outbound::REFUSED_BY_POLICY)
         );
     }
 

@@ -21,13 +21,31 @@ pub(crate) fn origin() -> Instant {
     Instant::now()
 }
 
+/// The call cap of [`endpoint`]: small enough for tests to reach.
+pub(crate) const MAX_CALLS: usize = 4_096;
+
 pub(crate) fn endpoint(seed: u64) -> Endpoint {
+    endpoint_with_max_calls(seed, MAX_CALLS)
+}
+
+pub(crate) fn endpoint_with_max_calls(seed: u64, max_calls: usize) -> Endpoint {
+    endpoint_with_limits(seed, max_calls, pbx_sip::endpoint::MAX_TRANSACTIONS)
+}
+
+/// An endpoint with a call cap and a transaction backstop small enough to reach.
+pub(crate) fn endpoint_with_limits(
+    seed: u64,
+    max_calls: usize,
+    max_transactions: usize,
+) -> Endpoint {
     Endpoint::new(EndpointConfig {
         udp_addr: Some(PBX_UDP.parse().unwrap()),
         tcp_addr: Some(PBX_TCP.parse().unwrap()),
         user_agent: "pbx-test".into(),
         timers: Timers::default(),
         seed,
+        max_calls,
+        max_transactions,
     })
 }
 

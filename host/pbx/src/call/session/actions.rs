@@ -31,6 +31,9 @@ impl Session {
                 }
                 Err(err) => {
                     self.app_error(err).await;
+                    // Ending the legs queued their last events; a failed app gets none, and
+                    // a queue left behind would keep the session (and its slot) alive.
+                    self.events.clear();
                     return;
                 }
             }
