@@ -5,7 +5,8 @@
 //!   call already running is untouched;
 //! - a vanished peer: an answered call with no RTP ends with reason `timeout`, one whose peer
 //!   holds (sends nothing by its own SDP) does not; the maximum call length ends a call;
-//! - INVITEs to numbers that reach no app are counted, not written to call history.
+//! - INVITEs to numbers that reach no app are counted, not written to call history;
+//! - RTP ports come from `--rtp-ports` and go back when a call ends.
 
 use std::time::Duration;
 
@@ -378,4 +379,75 @@ async fn invites_that_reach_no_app_leave_no_history() {
     let run = Sipp::uac(pbx.sip_addr(), HELLO).run().await.unwrap();
     assert_sipp_ok(&run, 1);
     finished_call(&pbx, HELLO, crate::common::sipp_call_id(&run).as_deref()).await;
+}
+
+/// `--rtp-ports` with one even port: the first call's SDP answer offers that port, a second
+/// call while it lasts gets 503 (no port), and once the first ends the port is used again.
+#[tokio::test]
+async fn rtp_ports_come_from_the_configured_range_and_go_back() {
+    let base = pbx_tests::net::free_port_block(2).unwrap();
+    let range = format!("{base}-{}", base + 1);
+    let (pbx, _) = pbx_with_args(&["--rtp-ports", &range], &[("hello", HELLO)]).await;
+    let first = Sipp::custom(
+        "first",
+        scenarios::answer_then_wait_bye(),
+        pbx.sip_addr(),
+        HELLO,
+    )
+    .timeout(Duration::from_secs(60))
+    .spawn()
+    .await
+    .unwrap();
+    let call = answered_live_call(&pbx, HELLO).await;
+    let second = Sipp::custom(
+        "second",
+        scenarios::answer_then_wait_bye(),
+        pbx.sip_addr(),
+        HELLO,
+    )
+    .timeout(Duration::from_secs(30))
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(
+        second.final_status("INVITE"),
+        Some(503),
+        "{}",
+        second.report()
+    );
+    let id = str_field(&call, "id").to_string();
+    let (status, body) = pbx
+        .api()
+        .post_empty(&format!("/v1/calls/{id}/hangup"))
+        .await
+        .unwrap();
+    assert!(status < 300, "{status} {body}");
+    let first = first.finish().await.unwrap();
+    assert_sipp_ok(&first, 1);
+    let answer = format!("m=audio {base} RTP/AVP");
+    assert!(
+        first.message_log.contains(&answer),
+        "the answer should offer port {base}:\n{}",
+        first.message_log
+    );
+    // The port is free again: a third call is answered on it.
+    let third = Sipp::custom(
+        "third",
+        scenarios::answer_then_wait_bye(),
+        pbx.sip_addr(),
+        HELLO,
+    )
+    .timeout(Duration::from_secs(60))
+    .spawn()
+    .await
+    .unwrap();
+    let call = answered_live_call(&pbx, HELLO).await;
+    let id = str_field(&call, "id").to_string();
+    pbx.api()
+        .post_empty(&format!("/v1/calls/{id}/hangup"))
+        .await
+        .unwrap();
+    let third = third.finish().await.unwrap();
+    assert_sipp_ok(&third, 1);
+    assert!(third.message_log.contains(&answer), "{}", third.message_log);
 }

@@ -152,10 +152,11 @@ impl Pbx {
             .env_remove("PBX_EXAMPLE_APPS")
             .env_remove("PBX_PUBLIC_IP")
             .env_remove("PBX_LOG_JSON")
-            // The tests grep the log for app lines at info level (`received digit 5`).
+            // The tests grep the log for app lines at info level (`received digit 5`) and
+            // for the call sessions' own lines, which are at debug (per-call lines).
             .env(
                 "RUST_LOG",
-                std::env::var("PBX_E2E_RUST_LOG").unwrap_or_else(|_| "info".into()),
+                std::env::var("PBX_E2E_RUST_LOG").unwrap_or_else(|_| "info,pbx::call=debug".into()),
             )
             .env("NO_COLOR", "1");
         for (key, value) in &self.options.env {

@@ -89,10 +89,15 @@ pub struct ServeArgs {
     /// default) means no limit.
     #[arg(long, env = "PBX_MAX_CALL_SECS")]
     pub max_call_secs: Option<u64>,
-    /// Most app instances (call sessions) alive at once; sizes the sandbox pool. Calls
-    /// beyond it are refused with 503 and Retry-After [default: 1000].
+    /// Most app instances (call sessions) alive at once; sizes the sandbox pool (address
+    /// space is reserved per slot, memory is used only by live instances). Calls beyond it
+    /// are refused with 503 and Retry-After [default: 10000].
     #[arg(long, env = "PBX_MAX_APP_INSTANCES")]
     pub max_app_instances: Option<u32>,
+    /// UDP ports for RTP, `FIRST-LAST` (even ports are used); calls beyond them get 503
+    /// [default: the kernel's ephemeral ports].
+    #[arg(long, env = "PBX_RTP_PORTS")]
+    pub rtp_ports: Option<crate::call::rtp_ports::RtpPortRange>,
 }
 
 /// The config file's shape: the same settings as the flags.
@@ -119,6 +124,7 @@ struct FileConfig {
     rtp_timeout: Option<u64>,
     max_call_secs: Option<u64>,
     max_app_instances: Option<u32>,
+    rtp_ports: Option<String>,
 }
 
 /// The resolved settings the server runs with.
@@ -149,6 +155,8 @@ pub struct Config {
     pub call_limits: crate::call::CallLimits,
     /// Size of the app instance pool.
     pub max_app_instances: u32,
+    /// The UDP ports RTP binds (`None`: ephemeral ports).
+    pub rtp_ports: Option<crate::call::rtp_ports::RtpPortRange>,
 }
 
 /// A number of seconds where 0 means "never".
@@ -235,8 +243,16 @@ impl Config {
             max_app_instances: args
                 .max_app_instances
                 .or(file.max_app_instances)
-                .unwrap_or(1000)
+                .unwrap_or(pbx_plugin::RuntimeConfig::default().max_instances)
                 .max(1),
+            rtp_ports: match (args.rtp_ports, file.rtp_ports) {
+                (Some(range), _) => Some(range),
+                (None, Some(text)) => Some(
+                    text.parse()
+                        .map_err(|e| anyhow::anyhow!("rtp_ports in the config file: {e}"))?,
+                ),
+                (None, None) => None,
+            },
         };
         if let Some(token) = &config.admin_token
             && token.len() < 8

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod examples;
+pub mod history;
 pub(crate) mod log_limit;
 pub mod logging;
 pub mod media_cache;

@@ -17,10 +17,11 @@ use tracing::{info, warn};
 
 use crate::apps::AppCache;
 use crate::backend::ServerBackend;
-use crate::call::Calls;
+use crate::call::{CallServices, Calls};
 use crate::config::Config;
 use crate::events::{EventHub, WebhookConfig};
 use crate::examples;
+use crate::history::HistoryWriter;
 use crate::media_cache::MediaCache;
 use crate::registrar::Registrar;
 use crate::sip_shell::{self, SipSockets};
@@ -85,15 +86,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.sip_guard,
     ));
     let sip_host = SocketAddr::new(media_ip, sip_addr.port()).to_string();
-    let calls = Calls::new(
-        store.clone(),
-        apps.clone(),
+    let (history, history_task) = HistoryWriter::spawn(store.clone());
+    let calls = Calls::new(CallServices {
+        store: store.clone(),
+        apps: apps.clone(),
         media,
         registrar,
+        history: history.clone(),
         media_ip,
         sip_host,
-        config.call_limits,
-    );
+        limits: config.call_limits,
+        rtp_ports: config.rtp_ports,
+    });
 
     let endpoint = pbx_sip::Endpoint::new(pbx_sip::EndpointConfig {
         udp_addr: Some(SocketAddr::new(media_ip, sip_addr.port())),
@@ -168,7 +172,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     while calls.count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // The calls' last events (their ends) are stored before the process exits.
+    // The calls' last records and events (their ends) are stored before the process exits.
+    history.close();
+    if tokio::time::timeout(Duration::from_secs(2), history_task)
+        .await
+        .is_err()
+    {
+        warn!("the call history writer did not finish in time; the last records may be missing");
+    }
     events.close();
     if tokio::time::timeout(Duration::from_secs(2), events_task)
         .await

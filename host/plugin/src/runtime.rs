@@ -59,7 +59,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             max_memory_bytes: 64 * 1024 * 1024,
             event_deadline: Duration::from_millis(200),
-            max_instances: 1000,
+            max_instances: 10_000,
             epoch_tick: Duration::from_millis(1),
         }
     }

@@ -8,7 +8,7 @@
 //! account's call is treated exactly like a missing one.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{CallRecord, CallStatus, Direction, HangupBy, HangupReason, Store, StoreError, time};
 
@@ -64,47 +64,64 @@ fn call_from_row(row: &Row<'_>) -> rusqlite::Result<CallRecord> {
     })
 }
 
+/// Inserts `call` or replaces the stored record of the same id.
+fn upsert(conn: &Connection, call: &CallRecord) -> Result<(), StoreError> {
+    if call.id.is_empty() || call.id.len() > 128 {
+        return Err(StoreError::invalid("id", "must be 1 to 128 bytes"));
+    }
+    conn.execute(
+        &format!(
+            "INSERT INTO calls ({CALL_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             ON CONFLICT (id) DO UPDATE SET
+                app_id = excluded.app_id, app_version = excluded.app_version,
+                direction = excluded.direction, from_party = excluded.from_party,
+                to_party = excluded.to_party, status = excluded.status,
+                hangup_by = excluded.hangup_by, hangup_reason = excluded.hangup_reason,
+                tm_create = excluded.tm_create, tm_ringing = excluded.tm_ringing,
+                tm_progressing = excluded.tm_progressing, tm_hangup = excluded.tm_hangup,
+                sip_call_id = excluded.sip_call_id,
+                master_call_id = excluded.master_call_id,
+                account_id = excluded.account_id"
+        ),
+        params![
+            call.id,
+            call.app_id,
+            call.app_version,
+            call.direction.as_str(),
+            call.from,
+            call.to,
+            call.status.as_str(),
+            call.hangup_by.map(HangupBy::as_str),
+            call.hangup_reason.map(HangupReason::as_str),
+            time::to_sql(&call.tm_create),
+            time::opt_to_sql(call.tm_ringing.as_ref()),
+            time::opt_to_sql(call.tm_progressing.as_ref()),
+            time::opt_to_sql(call.tm_hangup.as_ref()),
+            call.sip_call_id,
+            call.master_call_id,
+            call.account_id,
+        ],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Writes a call's current record (for the account it names), inserting it or
     /// replacing the stored one.
     pub fn upsert_call(&self, call: &CallRecord) -> Result<(), StoreError> {
-        if call.id.is_empty() || call.id.len() > 128 {
-            return Err(StoreError::invalid("id", "must be 1 to 128 bytes"));
+        upsert(&self.conn(), call)
+    }
+
+    /// Writes many call records in one transaction, in order (a later record of the same
+    /// call replaces an earlier one); a record that is refused refuses the whole batch.
+    pub fn upsert_calls(&self, calls: &[CallRecord]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for call in calls {
+            upsert(&tx, call)?;
         }
-        self.conn().execute(
-            &format!(
-                "INSERT INTO calls ({CALL_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                 ON CONFLICT (id) DO UPDATE SET
-                    app_id = excluded.app_id, app_version = excluded.app_version,
-                    direction = excluded.direction, from_party = excluded.from_party,
-                    to_party = excluded.to_party, status = excluded.status,
-                    hangup_by = excluded.hangup_by, hangup_reason = excluded.hangup_reason,
-                    tm_create = excluded.tm_create, tm_ringing = excluded.tm_ringing,
-                    tm_progressing = excluded.tm_progressing, tm_hangup = excluded.tm_hangup,
-                    sip_call_id = excluded.sip_call_id,
-                    master_call_id = excluded.master_call_id,
-                    account_id = excluded.account_id"
-            ),
-            params![
-                call.id,
-                call.app_id,
-                call.app_version,
-                call.direction.as_str(),
-                call.from,
-                call.to,
-                call.status.as_str(),
-                call.hangup_by.map(HangupBy::as_str),
-                call.hangup_reason.map(HangupReason::as_str),
-                time::to_sql(&call.tm_create),
-                time::opt_to_sql(call.tm_ringing.as_ref()),
-                time::opt_to_sql(call.tm_progressing.as_ref()),
-                time::opt_to_sql(call.tm_hangup.as_ref()),
-                call.sip_call_id,
-                call.master_call_id,
-                call.account_id,
-            ],
-        )?;
+        tx.commit()?;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ mod conference;
 pub mod dialer;
 mod leg;
 mod recording;
+pub mod rtp_ports;
 mod session;
 pub mod state;
 
@@ -24,6 +25,7 @@ use pbx_store::CallRecord;
 use tokio::sync::mpsc;
 
 use crate::apps::AppCache;
+use crate::history::HistoryWriter;
 use crate::media_cache::MediaCache;
 use crate::registrar::Registrar;
 use crate::sip_shell::SipHandle;
@@ -136,6 +138,10 @@ pub struct Calls {
     draining: std::sync::atomic::AtomicBool,
     /// How long answered legs may go without media, and how long they may last.
     pub(crate) limits: CallLimits,
+    /// Where sessions write call history, off their own task.
+    pub(crate) history: HistoryWriter,
+    /// Which ports RTP sockets bind.
+    pub(crate) rtp_ports: rtp_ports::RtpPorts,
     /// The log line about INVITEs that reached no app (one per [`UNROUTED_LOG_EVERY`]).
     unrouted: Mutex<crate::log_limit::RateLimit>,
 }
@@ -162,17 +168,41 @@ impl Default for CallLimits {
     }
 }
 
+/// The server's services and settings the call registries are built over.
+#[expect(
+    missing_debug_implementations,
+    reason = "a bundle of services handed over once at start"
+)]
+pub struct CallServices {
+    pub store: Arc<pbx_store::Store>,
+    pub apps: Arc<AppCache>,
+    pub media: Arc<MediaCache>,
+    pub registrar: Arc<Registrar>,
+    /// Where sessions write call history.
+    pub history: HistoryWriter,
+    /// The address our RTP sockets bind to and SDP advertises.
+    pub media_ip: IpAddr,
+    /// The host part of our From URIs.
+    pub sip_host: String,
+    pub limits: CallLimits,
+    /// The UDP ports RTP binds (`None`: ephemeral ports).
+    pub rtp_ports: Option<rtp_ports::RtpPortRange>,
+}
+
 impl Calls {
     /// Creates empty registries over the server's services.
-    pub fn new(
-        store: Arc<pbx_store::Store>,
-        apps: Arc<AppCache>,
-        media: Arc<MediaCache>,
-        registrar: Arc<Registrar>,
-        media_ip: IpAddr,
-        sip_host: String,
-        limits: CallLimits,
-    ) -> Arc<Self> {
+    pub fn new(services: CallServices) -> Arc<Self> {
+        let CallServices {
+            store,
+            apps,
+            media,
+            registrar,
+            history,
+            media_ip,
+            sip_host,
+            limits,
+            rtp_ports,
+        } = services;
         Arc::new(Calls {
             live: Mutex::new(HashMap::new()),
             conferences: Mutex::new(HashMap::new()),
@@ -187,6 +217,8 @@ impl Calls {
             events: OnceLock::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
             limits,
+            history,
+            rtp_ports: rtp_ports::RtpPorts::new(rtp_ports),
             unrouted: Mutex::new(crate::log_limit::RateLimit::new(UNROUTED_LOG_EVERY)),
         })
     }

@@ -32,7 +32,7 @@ use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, info_span, warn};
 
 use super::conference::Conference;
 use super::dialer::{Dialer, DialerOutput, Member, Stage, Strategy, Target};
@@ -343,7 +343,7 @@ impl Session {
     /// Routes the call, negotiates media, rings and starts the app; an `Err` is how it ended.
     async fn setup_inbound(&mut self, incoming: &IncomingCall) -> Result<(), Ending> {
         if self.calls.draining() {
-            info!("draining: new calls are refused; 503");
+            debug!("draining: new calls are refused; 503");
             metrics::counter!(crate::metrics::CALLS_REFUSED, "reason" => "draining").increment(1);
             return Err(self.reject(0, 503, Some("Service Unavailable")).await);
         }
@@ -375,7 +375,7 @@ impl Session {
         self.persist(0);
         self.events.sink.set_app(&route.account_id, &route.app_id);
         if let Some(refusal) = self.over_call_quota() {
-            info!(account = %self.account_id, "{refusal}; 486");
+            debug!(account = %self.account_id, "{refusal}; 486");
             metrics::counter!(crate::metrics::CALLS_REFUSED, "reason" => "quota").increment(1);
             return Err(self.reject(0, 486, Some("Account Call Limit")).await);
         }
@@ -385,7 +385,7 @@ impl Session {
             .as_deref()
             .and_then(|sdp| std::str::from_utf8(sdp).ok())
         else {
-            info!("INVITE without SDP offer is not supported yet; 488");
+            debug!("INVITE without SDP offer is not supported yet; 488");
             return Err(self.reject(0, 488, Some("SDP Offer Required")).await);
         };
         let (socket, local) = match self.bind_rtp().await {
@@ -396,7 +396,7 @@ impl Session {
         let negotiated = match pbx_media::sdp::negotiate(offer, local, session_id) {
             Ok(negotiated) => negotiated,
             Err(err) => {
-                info!(%err, "SDP negotiation failed; 488");
+                debug!(%err, "SDP negotiation failed; 488");
                 return Err(self.reject(0, 488, None).await);
             }
         };
@@ -547,7 +547,7 @@ impl Session {
     }
 
     async fn bind_rtp(&mut self) -> Option<(UdpSocket, SocketAddr)> {
-        bind_rtp(self.calls.media_ip).await
+        self.calls.rtp_ports.bind(self.calls.media_ip).await
     }
 
     /// Why the session's account may not take another call now (its `max_concurrent_calls`
@@ -600,26 +600,6 @@ fn rtp_session(negotiated: &pbx_media::sdp::Negotiated) -> RtpSession {
     let mut config = SessionConfig::from_negotiated(negotiated, rand::random());
     config.jitter_depth = Some(JITTER_DEPTH);
     RtpSession::new(config)
-}
-
-/// Binds a leg's RTP socket on an ephemeral port.
-async fn bind_rtp(ip: std::net::IpAddr) -> Option<(UdpSocket, SocketAddr)> {
-    {
-        let socket = match UdpSocket::bind((ip, 0)).await {
-            Ok(socket) => socket,
-            Err(err) => {
-                warn!(%err, "cannot bind an RTP socket");
-                return None;
-            }
-        };
-        match socket.local_addr() {
-            Ok(local) => Some((socket, local)),
-            Err(err) => {
-                warn!(%err, "RTP socket has no address");
-                None
-            }
-        }
-    }
 }
 
 impl Session {
@@ -774,7 +754,7 @@ impl Session {
                     match self.send_invite(idx, &target).await {
                         Ok(key) => self.legs[idx].attempts.push((attempt, key)),
                         Err(err) => {
-                            info!(target = %target.request_uri, %err, "cannot dial");
+                            debug!(target = %target.request_uri, %err, "cannot dial");
                             let now = Instant::now().into_std();
                             if let Some(d) = self.legs[idx].dialer.as_mut() {
                                 d.on_failed(now, attempt, 503);
@@ -798,7 +778,7 @@ impl Session {
                         HangupReason::Noanswer | HangupReason::Cancel => HangupBy::Local,
                         _ => HangupBy::Remote,
                     };
-                    info!(reason = reason.as_str(), ?status, "dial failed");
+                    debug!(reason = reason.as_str(), ?status, "dial failed");
                     Box::pin(self.finish_leg(idx, ending(by, reason, status))).await;
                     return;
                 }
@@ -904,7 +884,7 @@ impl Session {
             }
             CallMsg::AdminHangup { call } => {
                 if let Some(idx) = self.leg_index(&call) {
-                    info!(leg = %call, "ending leg on the admin's request");
+                    debug!(leg = %call, "ending leg on the admin's request");
                     let end = ending(HangupBy::Local, HangupReason::Admin, None);
                     self.end_leg(idx, end).await;
                 }
@@ -914,7 +894,7 @@ impl Session {
                     .await;
             }
             CallMsg::Shutdown => {
-                info!("ending session: the server is stopping");
+                debug!("ending session: the server is stopping");
                 self.end_all(ending(HangupBy::Local, HangupReason::Admin, None))
                     .await;
             }
@@ -930,7 +910,7 @@ impl Session {
                             .await;
                     }
                 }
-                info!(leg = %call, "hand-over accepted");
+                debug!(leg = %call, "hand-over accepted");
                 self.events.push_back(Event::HandOverResult {
                     call,
                     accepted: true,
@@ -1047,7 +1027,7 @@ impl Session {
                 leg.flowing = leg.media.as_ref().is_some_and(|m| m.session.is_some());
                 leg.state.answered(Utc::now());
                 leg.dialer = None;
-                info!(leg = %leg.id, "answered");
+                debug!(leg = %leg.id, "answered");
                 self.start_call_limits(idx);
                 self.sync_record(idx);
                 let call = self.legs[idx].id.clone();
@@ -1687,7 +1667,7 @@ impl Session {
                 self.legs[idx].max_end = None;
             }
             if silent || too_long {
-                info!(
+                debug!(
                     leg = %self.legs[idx].id,
                     cause = if silent { "no RTP" } else { "maximum call length" },
                     "ending the leg: timeout"
@@ -1808,7 +1788,7 @@ impl Session {
         let leg = &mut self.legs[idx];
         leg.state.answered(Utc::now());
         leg.flowing = true;
-        info!(leg = %leg.id, "answered");
+        debug!(leg = %leg.id, "answered");
         self.start_call_limits(idx);
         let leg = &self.legs[idx];
         let call = leg.id.clone();
@@ -1945,7 +1925,7 @@ impl Session {
             };
             app.set_leg(&call, LegPhase::Finished, direction);
         }
-        info!(
+        debug!(
             leg = %call,
             hangup_by = end.by.as_str(),
             hangup_reason = end.reason.as_str(),
@@ -2216,9 +2196,7 @@ impl Session {
         if !self.legs[idx].in_history {
             return;
         }
-        if let Err(err) = self.calls.store.upsert_call(&self.legs[idx].record) {
-            warn!(%err, "cannot write call history");
-        }
+        self.calls.history.write(&self.legs[idx].record);
     }
 
     /// Every leg has ended: conferences and recordings end, the app is done.

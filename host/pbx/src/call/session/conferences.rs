@@ -142,7 +142,7 @@ impl Session {
         self.stop_conference_media(ci);
         let conf = &self.conferences[ci];
         let id = conf.id.clone();
-        info!(conference = %id, "conference finished");
+        debug!(conference = %id, "conference finished");
         let stops: Vec<String> = self
             .recordings
             .iter()

@@ -8,7 +8,7 @@ impl Session {
     // ----- hand-over ------------------------------------------------------------------------
 
     pub(super) fn hand_over_failed(&mut self, call: String, reason: String) {
-        info!(leg = %call, %reason, "hand-over not possible");
+        debug!(leg = %call, %reason, "hand-over not possible");
         self.events.push_back(Event::HandOverResult {
             call,
             accepted: false,
@@ -77,7 +77,7 @@ impl Session {
             .into_iter()
             .chain(leg.attempts.iter().map(|(_, k)| *k))
             .collect();
-        info!(leg = %call, to_app = %app_id, "handing over");
+        debug!(leg = %call, to_app = %app_id, "handing over");
         let handover = HandOver {
             leg: MovingLeg(Box::new(leg)),
             app_id,
@@ -109,7 +109,7 @@ impl Session {
         self.forget_relays();
         // The app may act on the leg in `on-hand-over-result`: its mirror must know it first.
         self.sync_phases();
-        info!(leg = %call, %reason, "hand-over refused; the leg is back");
+        debug!(leg = %call, %reason, "hand-over refused; the leg is back");
         self.events.push_back(Event::HandOverResult {
             call: call.clone(),
             accepted: false,
@@ -220,7 +220,7 @@ impl Session {
         let mut leg = self.legs.remove(idx);
         leg.reset_for_move();
         self.forget_relays();
-        info!(leg = %call, %reason, "refusing the hand-over");
+        debug!(leg = %call, %reason, "refusing the hand-over");
         let _ = origin
             .send(CallMsg::HandBack {
                 leg: MovingLeg(Box::new(leg)),

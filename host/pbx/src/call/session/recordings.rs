@@ -115,7 +115,7 @@ impl Session {
                 writer,
             });
         }
-        info!(recording = %id, "recording started");
+        debug!(recording = %id, "recording started");
         self.recordings.push(rec);
     }
 
@@ -154,7 +154,7 @@ impl Session {
         if let Some(app) = self.app.as_mut() {
             app.recording_stopped(&rec.id);
         }
-        info!(recording = %rec.id, duration_ms, "recording ready");
+        debug!(recording = %rec.id, duration_ms, "recording ready");
         self.events
             .push_back(Event::RecordingReady(pbx_plugin::RecordingInfo {
                 id: rec.id,
