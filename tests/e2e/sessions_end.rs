@@ -46,6 +46,28 @@ async fn answered_live_call(pbx: &Pbx, number: &str) -> serde_json::Value {
     }
 }
 
+/// A sipp call to `number` that waits for the pbx to end it (or refuses to be answered).
+fn waiting_call(pbx: &Pbx, name: &str, number: &str, timeout: Duration) -> Sipp {
+    Sipp::custom(
+        name,
+        scenarios::answer_then_wait_bye(),
+        pbx.sip_addr(),
+        number,
+    )
+    .timeout(timeout)
+}
+
+/// Hangs up a live call through the admin API.
+async fn hang_up(pbx: &Pbx, call: &serde_json::Value) {
+    let id = str_field(call, "id");
+    let (status, body) = pbx
+        .api()
+        .post_empty(&format!("/v1/calls/{id}/hangup"))
+        .await
+        .unwrap();
+    assert!(status < 300, "{status} {body}");
+}
+
 async fn metrics(pbx: &Pbx) -> String {
     let (status, text) = pbx
         .api()
@@ -70,18 +92,17 @@ fn rss_kib(pbx: &Pbx) -> u64 {
 
 /// `calls` calls to `number`, at most two at a time, each refused or hung up by the pbx.
 async fn failing_calls(pbx: &Pbx, number: &str, calls: u32) -> SippRun {
-    Sipp::custom(
+    waiting_call(
+        pbx,
         &format!("failing_{number}"),
-        scenarios::answer_then_wait_bye(),
-        pbx.sip_addr(),
         number,
+        Duration::from_secs(60 + u64::from(calls) / 5),
     )
     .calls(calls)
     .arg("-l")
     .arg("2")
     .arg("-r")
     .arg("200")
-    .timeout(Duration::from_secs(60 + u64::from(calls) / 5))
     .run()
     .await
     .unwrap()
@@ -198,16 +219,10 @@ fn invite(local: std::net::SocketAddr, target: std::net::SocketAddr, number: &st
 async fn a_full_pool_refuses_new_calls_with_503_and_retry_after() {
     let (pbx, _) = pbx_with_args(&["--max-app-instances", "1"], &[("hello", HELLO)]).await;
     // Held until the admin hangs it up below, however slow the machine.
-    let live = Sipp::custom(
-        "live",
-        scenarios::answer_then_wait_bye(),
-        pbx.sip_addr(),
-        HELLO,
-    )
-    .timeout(Duration::from_secs(60))
-    .spawn()
-    .await
-    .unwrap();
+    let live = waiting_call(&pbx, "live", HELLO, Duration::from_secs(60))
+        .spawn()
+        .await
+        .unwrap();
     let call = answered_live_call(&pbx, HELLO).await;
     let target = pbx.sip_addr();
     let response = pbx_tests::sip_raw::request(
@@ -224,16 +239,10 @@ async fn a_full_pool_refuses_new_calls_with_503_and_retry_after() {
         "503 without Retry-After: {response:?}"
     );
     // The call that held the slot was never disturbed: it is still up, and ends normally.
-    let id = str_field(&call, "id").to_string();
-    let (status, body) = pbx.api().call(&id).await.unwrap();
+    let (status, body) = pbx.api().call(str_field(&call, "id")).await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(str_field(&body, "status"), "progressing", "{body}");
-    let (status, body) = pbx
-        .api()
-        .post_empty(&format!("/v1/calls/{id}/hangup"))
-        .await
-        .unwrap();
-    assert!(status < 300, "{status} {body}");
+    hang_up(&pbx, &call).await;
     let run = live.finish().await.unwrap();
     assert_sipp_ok(&run, 1);
     let text = metrics(&pbx).await;
@@ -250,16 +259,10 @@ async fn a_full_pool_refuses_new_calls_with_503_and_retry_after() {
 async fn a_silent_peer_is_hung_up_after_the_rtp_timeout() {
     let (pbx, _) = pbx_with_args(&["--rtp-timeout", "2"], &[("hello", HELLO)]).await;
     let started = std::time::Instant::now();
-    let run = Sipp::custom(
-        "silent",
-        scenarios::answer_then_wait_bye(),
-        pbx.sip_addr(),
-        HELLO,
-    )
-    .timeout(Duration::from_secs(30))
-    .run()
-    .await
-    .unwrap();
+    let run = waiting_call(&pbx, "silent", HELLO, Duration::from_secs(30))
+        .run()
+        .await
+        .unwrap();
     assert_sipp_ok(&run, 1);
     assert!(run.received_request("BYE"), "{}", run.report());
     assert!(
@@ -286,19 +289,13 @@ async fn a_holding_peer_is_not_timed_out() {
         .spawn()
         .await
         .unwrap();
-    let api = pbx.api();
     let live = answered_live_call(&pbx, HELLO).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let id = str_field(&live, "id").to_string();
-    let (status, call) = api.get(&format!("/v1/calls/{id}")).await.unwrap();
+    let (status, call) = pbx.api().call(str_field(&live, "id")).await.unwrap();
     assert_eq!(status, 200, "{call}");
     assert_eq!(str_field(&call, "status"), "progressing", "{call}");
     // The admin ends it; the caller gets the BYE.
-    let (status, body) = api
-        .post_empty(&format!("/v1/calls/{id}/hangup"))
-        .await
-        .unwrap();
-    assert!(status < 300, "{status} {body}");
+    hang_up(&pbx, &live).await;
     let run = sipp.finish().await.unwrap();
     assert_sipp_ok(&run, 1);
     let record = finished_call(&pbx, HELLO, crate::common::sipp_call_id(&run).as_deref()).await;
@@ -314,16 +311,10 @@ async fn the_maximum_call_length_ends_a_call() {
         &[("hello", HELLO)],
     )
     .await;
-    let run = Sipp::custom(
-        "max_length",
-        scenarios::answer_then_wait_bye(),
-        pbx.sip_addr(),
-        HELLO,
-    )
-    .timeout(Duration::from_secs(30))
-    .run()
-    .await
-    .unwrap();
+    let run = waiting_call(&pbx, "max_length", HELLO, Duration::from_secs(30))
+        .run()
+        .await
+        .unwrap();
     assert_sipp_ok(&run, 1);
     let record = finished_call(&pbx, HELLO, crate::common::sipp_call_id(&run).as_deref()).await;
     assert_ended(&record, "local", "timeout");
@@ -340,19 +331,13 @@ async fn the_maximum_call_length_ends_a_call() {
 #[tokio::test]
 async fn invites_that_reach_no_app_leave_no_history() {
     let (pbx, _) = pbx_with_args(&[], &[("hello", HELLO)]).await;
-    let run = Sipp::custom(
-        "stray",
-        scenarios::answer_then_wait_bye(),
-        pbx.sip_addr(),
-        "99999",
-    )
-    .calls(100)
-    .arg("-r")
-    .arg("50")
-    .timeout(Duration::from_secs(60))
-    .run()
-    .await
-    .unwrap();
+    let run = waiting_call(&pbx, "stray", "99999", Duration::from_secs(60))
+        .calls(100)
+        .arg("-r")
+        .arg("50")
+        .run()
+        .await
+        .unwrap();
     assert_sipp_ok(&run, 100);
     assert!(
         run.messages
@@ -388,40 +373,22 @@ async fn rtp_ports_come_from_the_configured_range_and_go_back() {
     let base = pbx_tests::net::free_port_block(2).unwrap();
     let range = format!("{base}-{}", base + 1);
     let (pbx, _) = pbx_with_args(&["--rtp-ports", &range], &[("hello", HELLO)]).await;
-    let first = Sipp::custom(
-        "first",
-        scenarios::answer_then_wait_bye(),
-        pbx.sip_addr(),
-        HELLO,
-    )
-    .timeout(Duration::from_secs(60))
-    .spawn()
-    .await
-    .unwrap();
+    let first = waiting_call(&pbx, "first", HELLO, Duration::from_secs(60))
+        .spawn()
+        .await
+        .unwrap();
     let call = answered_live_call(&pbx, HELLO).await;
-    let second = Sipp::custom(
-        "second",
-        scenarios::answer_then_wait_bye(),
-        pbx.sip_addr(),
-        HELLO,
-    )
-    .timeout(Duration::from_secs(30))
-    .run()
-    .await
-    .unwrap();
+    let second = waiting_call(&pbx, "second", HELLO, Duration::from_secs(30))
+        .run()
+        .await
+        .unwrap();
     assert_eq!(
         second.final_status("INVITE"),
         Some(503),
         "{}",
         second.report()
     );
-    let id = str_field(&call, "id").to_string();
-    let (status, body) = pbx
-        .api()
-        .post_empty(&format!("/v1/calls/{id}/hangup"))
-        .await
-        .unwrap();
-    assert!(status < 300, "{status} {body}");
+    hang_up(&pbx, &call).await;
     let first = first.finish().await.unwrap();
     assert_sipp_ok(&first, 1);
     let answer = format!("m=audio {base} RTP/AVP");
@@ -431,22 +398,12 @@ async fn rtp_ports_come_from_the_configured_range_and_go_back() {
         first.message_log
     );
     // The port is free again: a third call is answered on it.
-    let third = Sipp::custom(
-        "third",
-        scenarios::answer_then_wait_bye(),
-        pbx.sip_addr(),
-        HELLO,
-    )
-    .timeout(Duration::from_secs(60))
-    .spawn()
-    .await
-    .unwrap();
-    let call = answered_live_call(&pbx, HELLO).await;
-    let id = str_field(&call, "id").to_string();
-    pbx.api()
-        .post_empty(&format!("/v1/calls/{id}/hangup"))
+    let third = waiting_call(&pbx, "third", HELLO, Duration::from_secs(60))
+        .spawn()
         .await
         .unwrap();
+    let call = answered_live_call(&pbx, HELLO).await;
+    hang_up(&pbx, &call).await;
     let third = third.finish().await.unwrap();
     assert_sipp_ok(&third, 1);
     assert!(third.message_log.contains(&answer), "{}", third.message_log);

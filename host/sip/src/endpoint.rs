@@ -394,6 +394,17 @@ struct ClientEntry {
 /// A key of `Endpoint::timers`: the deadline and a sequence number that makes it unique.
 type TimerSlot = (Instant, u64);
 
+/// Clears a transaction's armed timer when it is the one that fired: a timer re-armed since
+/// holds a newer slot, and the old one is stale.
+fn take_slot(timer: &mut Option<TimerSlot>, fired: TimerSlot) -> bool {
+    if *timer == Some(fired) {
+        *timer = None;
+        true
+    } else {
+        false
+    }
+}
+
 /// The transaction a timer belongs to.
 enum TimerRef {
     Server(TxKey),
@@ -616,37 +627,28 @@ impl Endpoint {
         for (slot, target) in fired {
             match target {
                 TimerRef::Server(key) => {
-                    let Some(e) = self.server.get_mut(&key) else {
-                        continue;
-                    };
-                    if e.timer != Some(slot) {
-                        continue;
+                    if let Some(e) = self.server.get_mut(&key)
+                        && take_slot(&mut e.timer, slot)
+                    {
+                        e.tx.handle_timeout(now);
+                        self.drain_server(&key);
                     }
-                    e.timer = None;
-                    e.tx.handle_timeout(now);
-                    self.drain_server(&key);
                 }
                 TimerRef::Client(key) => {
-                    let Some(e) = self.client.get_mut(&key) else {
-                        continue;
-                    };
-                    if e.timer != Some(slot) {
-                        continue;
+                    if let Some(e) = self.client.get_mut(&key)
+                        && take_slot(&mut e.timer, slot)
+                    {
+                        e.tx.handle_timeout(now);
+                        self.drain_client(&key);
                     }
-                    e.timer = None;
-                    e.tx.handle_timeout(now);
-                    self.drain_client(&key);
                 }
                 TimerRef::Invite(branch) => {
-                    let Some(e) = self.client_invites.get_mut(&branch) else {
-                        continue;
-                    };
-                    if e.timer != Some(slot) {
-                        continue;
+                    if let Some(e) = self.client_invites.get_mut(&branch)
+                        && take_slot(&mut e.timer, slot)
+                    {
+                        e.tx.handle_timeout(now);
+                        self.drain_client_invite(now, &branch);
                     }
-                    e.timer = None;
-                    e.tx.handle_timeout(now);
-                    self.drain_client_invite(now, &branch);
                 }
             }
         }
