@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pbx_tests::digest::{authorization, md5_challenge, register_request};
 use pbx_tests::party::USER_PASSWORD;
 use pbx_tests::sip_raw::SipResponse;
-use pbx_tests::{Pbx, PbxOptions, expect_status, list_of, str_field};
+use pbx_tests::{Pbx, expect_status, list_of, str_field};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -166,17 +166,12 @@ async fn a_replayed_register_gets_a_fresh_challenge() {
 /// lifted over the API; the right password from 127.0.0.2 registers during the ban.
 #[tokio::test]
 async fn password_guessing_is_slowed_then_banned_and_lifted() {
-    let pbx = Pbx::start_with(PbxOptions {
-        extra_args: vec![
-            "--sip-auth-max-failures".into(),
-            "10".into(),
-            "--sip-ban-secs".into(),
-            "600".into(),
-        ],
-        ..Default::default()
-    })
+    let pbx = crate::common::pbx_with_args(
+        &["--sip-auth-max-failures", "10", "--sip-ban-secs", "600"],
+        &[],
+    )
     .await
-    .unwrap();
+    .0;
     create_alice(&pbx).await;
     let target = pbx.sip_addr();
     let (socket, local) = phone([127, 0, 0, 1]).await;
@@ -317,12 +312,9 @@ async fn options_over(stream: &mut TcpStream, target: SocketAddr) -> bool {
 /// another address still connects, and the HTTP API answers. The fd limit raise is logged.
 #[tokio::test]
 async fn tcp_connections_are_capped_per_source() {
-    let pbx = Pbx::start_with(PbxOptions {
-        extra_args: vec!["--sip-tcp-max-per-source".into(), "4".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let pbx = crate::common::pbx_with_args(&["--sip-tcp-max-per-source", "4"], &[])
+        .await
+        .0;
     let target = pbx.sip_addr();
     let mut conns = Vec::new();
     for _ in 0..10 {
@@ -363,12 +355,9 @@ async fn tcp_connections_are_capped_per_source() {
 /// A connection that carries nothing for the idle time is closed; one message resets it.
 #[tokio::test]
 async fn idle_tcp_connections_are_closed() {
-    let pbx = Pbx::start_with(PbxOptions {
-        extra_args: vec!["--sip-tcp-idle-secs".into(), "1".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let pbx = crate::common::pbx_with_args(&["--sip-tcp-idle-secs", "1"], &[])
+        .await
+        .0;
     let target = pbx.sip_addr();
     let mut silent = TcpStream::connect(target).await.unwrap();
     let mut talking = TcpStream::connect(target).await.unwrap();
@@ -432,12 +421,9 @@ async fn tcp_register(stream: &mut TcpStream, target: SocketAddr, expires: u32, 
 /// closed; once unregistered, the phone's connection is idle like any other.
 #[tokio::test]
 async fn a_tcp_connection_carrying_a_registration_is_kept() {
-    let pbx = Pbx::start_with(PbxOptions {
-        extra_args: vec!["--sip-tcp-idle-secs".into(), "1".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let pbx = crate::common::pbx_with_args(&["--sip-tcp-idle-secs", "1"], &[])
+        .await
+        .0;
     let id = create_alice(&pbx).await;
     let target = pbx.sip_addr();
     let mut phone = TcpStream::connect(target).await.unwrap();
