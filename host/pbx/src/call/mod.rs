@@ -236,7 +236,7 @@ impl Calls {
     /// The built-in music on hold, synthesised once.
     pub(crate) fn music(&self) -> Arc<Pcm> {
         self.music
-            .get_or_init(|| Arc::new(pbx_media::music::default_music(leg::RATE)))
+            .get_or_init(|| Arc::new(pbx_media::music::default_music(pbx_call::RATE)))
             .clone()
     }
 

@@ -16,12 +16,13 @@ use std::task::Poll;
 use std::time::Duration;
 
 use chrono::Utc;
+use pbx_call::{Attach, ClipOwner, MediaOutput, MediaPlane, RATE};
 use pbx_media::collect::{CollectOpts, Collected};
 use pbx_media::dtmf::Digit;
 use pbx_media::pcm::Pcm;
-use pbx_media::player::{MediaKind, PlayOpts, PlayerEvent};
+use pbx_media::player::{MediaKind, PlayOpts};
 use pbx_media::recorder::WavRecorder;
-use pbx_media::session::{MediaEvent, RawInput, RtpSession, SessionConfig};
+use pbx_media::session::{RtpSession, SessionConfig};
 use pbx_plugin::{
     Action, AppError, AppInstance, DialOptions, Endpoint, Event, GroupStage, LegPhase,
     MuteDirection, RecordTarget, RingStrategy,
@@ -36,10 +37,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::conference::Conference;
 use super::dialer::{Dialer, DialerOutput, Member, Stage, Strategy, Target};
-use super::leg::{
-    Attach, DialParams, FRAME, Leg, LegDirection, LegMedia, MusicLoop, PendingMedia, RATE,
-    TransferRole,
-};
+use super::leg::{DialParams, Leg, LegDirection, LegRtp, TransferRole};
 use super::recording::{RecFile, Recording};
 use super::state::{CallState, Ending, HangupBy, HangupReason, reason_for_reject_status};
 use super::{CallMsg, Calls, ConferenceView, MovingLeg, ParticipantView, SipMsg};
@@ -59,13 +57,6 @@ const BYE_GRACE: Duration = Duration::from_secs(40);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The ring time of a group stage whose options say 0.
 const DEFAULT_STAGE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Who a clip being produced is for.
-#[derive(Debug, Clone)]
-enum ClipOwner {
-    Leg(String),
-    Conference(String),
-}
 
 type ClipResult = (ClipOwner, u64, Result<Arc<Pcm>, String>);
 
@@ -151,6 +142,7 @@ pub(crate) fn spawn(
     }
     let (media_tx, media_rx) = mpsc::channel(64);
     let calls_events = calls.events.get().cloned();
+    let media = MediaPlane::new(calls.music());
     let session = Session {
         calls,
         sip,
@@ -163,6 +155,7 @@ pub(crate) fn spawn(
         mailbox,
         mailbox_tx,
         legs: Vec::new(),
+        media,
         conferences: Vec::new(),
         recordings: Vec::new(),
         timers: Vec::new(),
@@ -202,6 +195,8 @@ struct Session {
     mailbox: mpsc::Receiver<CallMsg>,
     mailbox_tx: mpsc::Sender<CallMsg>,
     legs: Vec<Leg>,
+    /// The media of every leg, the bridges and conference rooms between them, recording taps.
+    media: MediaPlane,
     conferences: Vec<Conference>,
     recordings: Vec<Recording>,
     /// (when, id, tag), unordered; few per session.
@@ -256,7 +251,7 @@ impl Session {
             {
                 break;
             }
-            let media_live = self.legs.iter().any(Leg::has_media);
+            let media_live = self.media.needs_tick();
             let deadline = self.next_deadline();
             let rr = self.rr;
             tokio::select! {
@@ -271,7 +266,10 @@ impl Session {
                     }
                 },
                 _ = tick.tick(), if media_live => self.tick(),
-                Some((owner, id, result)) = self.media_rx.recv() => self.media_ready(owner, id, result),
+                Some((owner, id, result)) = self.media_rx.recv() => {
+                    self.media.handle_clip(&owner, id, result);
+                    self.pump_media();
+                },
                 () = sleep_until(deadline), if deadline.is_some() => self.handle_timeouts().await,
             }
         }
@@ -334,6 +332,7 @@ impl Session {
         metrics::counter!(crate::metrics::CALL_ATTEMPTS, "direction" => "inbound").increment(1);
         self.calls
             .register(leg.record.clone(), self.mailbox_tx.clone());
+        self.media.add_leg(&leg.id);
         self.legs.push(leg);
         if let Err(end) = self.setup_inbound(&incoming).await {
             self.finish_leg(0, end).await;
@@ -400,16 +399,17 @@ impl Session {
                 return Err(self.reject(0, 488, None).await);
             }
         };
-        let session = rtp_session(&negotiated);
-        self.legs[0].media = Some(LegMedia {
+        self.legs[0].rtp = Some(LegRtp {
             socket,
             local,
-            session: Some(session),
             local_sdp: negotiated.answer_sdp.clone(),
-            negotiated: Some(negotiated),
             sdp_version: 0,
             session_id,
         });
+        // The caller's media is known from its offer; audio flows once we answer.
+        let id = self.legs[0].id.clone();
+        self.media
+            .set_remote(Instant::now().into_std(), &id, negotiated, rtp_session);
 
         self.respond(0, 180, None, None).await;
         self.legs[0].state.ringing(Utc::now());
@@ -633,6 +633,7 @@ impl Session {
         }
         self.calls
             .register(leg.record.clone(), self.mailbox_tx.clone());
+        self.media.add_leg(&leg.id);
         self.legs.push(leg);
         let idx = self.legs.len() - 1;
         self.persist(idx);
@@ -727,11 +728,9 @@ impl Session {
         let session_id: u64 = rand::random::<u32>().into();
         let offer = pbx_media::sdp::offer(local, session_id);
         let leg = &mut self.legs[idx];
-        leg.media = Some(LegMedia {
+        leg.rtp = Some(LegRtp {
             socket,
             local,
-            session: None,
-            negotiated: None,
             local_sdp: offer,
             sdp_version: 0,
             session_id,
@@ -826,7 +825,7 @@ impl Session {
                 password: t.password.clone()?,
             })
         });
-        let sdp = leg.media.as_ref().map(|m| m.local_sdp.clone().into_bytes());
+        let sdp = leg.rtp.as_ref().map(|m| m.local_sdp.clone().into_bytes());
         let call = OutgoingCall {
             request_uri: target.request_uri.clone(),
             destination,
@@ -999,7 +998,7 @@ impl Session {
                     let call = leg.id.clone();
                     self.events.push_back(Event::CallRinging { call });
                 }
-                if self.legs[idx].flowing && !self.legs[idx].told_early {
+                if self.media.is_flowing(&self.legs[idx].id) && !self.legs[idx].told_early {
                     self.legs[idx].told_early = true;
                     let call = self.legs[idx].id.clone();
                     self.events.push_back(Event::CallEarlyMedia { call });
@@ -1024,7 +1023,8 @@ impl Session {
                     self.apply_remote_sdp(idx, &sdp);
                 }
                 let leg = &mut self.legs[idx];
-                leg.flowing = leg.media.as_ref().is_some_and(|m| m.session.is_some());
+                self.media.start_flowing(&leg.id);
+                self.media.set_answered(&leg.id);
                 leg.state.answered(Utc::now());
                 leg.dialer = None;
                 debug!(leg = %leg.id, "answered");
@@ -1043,7 +1043,7 @@ impl Session {
                     && let Some(o) = self.leg_index(&other)
                     && !self.legs[o].is_over()
                 {
-                    self.legs[o].music = None;
+                    self.media.stop_music(&self.legs[o].id);
                     self.bridge(o, idx);
                 }
             }
@@ -1084,449 +1084,113 @@ impl Session {
                 return;
             }
         };
-        let leg = &mut self.legs[idx];
-        let Some(media) = leg.media.as_mut() else {
+        if self.legs[idx].rtp.is_none() {
             return;
-        };
-        match media.session.as_mut() {
-            Some(session)
-                if media
-                    .negotiated
-                    .as_ref()
-                    .is_some_and(|n| n.codec == negotiated.codec) =>
-            {
-                session.set_remote(negotiated.remote_rtp, negotiated.direction);
-            }
-            _ => {
-                media.session = Some(rtp_session(&negotiated));
-            }
         }
-        media.negotiated = Some(negotiated);
-        leg.flowing = true;
         // New media terms (a resume, a new address): the inactivity timeout starts afresh.
-        leg.media_seen = Some(Instant::now());
+        let id = &self.legs[idx].id;
+        self.media
+            .set_remote(Instant::now().into_std(), id, negotiated, rtp_session);
+        self.media.start_flowing(id);
     }
 
     // ----- media ----------------------------------------------------------------------------
 
     fn handle_rtp(&mut self, idx: usize, from: SocketAddr, packet: &[u8]) {
-        let received = Instant::now();
-        self.legs[idx].media_seen = Some(received);
-        let now = received.into_std();
-        let relay_to = self.legs[idx].relay_peer;
-        let mut out = [0u8; 1500];
-        if let Some(to) = relay_to {
-            let Some(session) = self.legs[idx].rtp() else {
-                return;
-            };
-            match session.handle_input_raw(now, from, packet) {
-                RawInput::Audio { payload, .. } => {
-                    if let Some(dst) = self.legs.get_mut(to) {
-                        let sent = dst.rtp().and_then(|s| s.send_payload(payload, &mut out));
-                        if let (Some((addr, len)), Some(media)) = (sent, dst.media.as_ref()) {
-                            let _ = media.socket.try_send_to(&out[..len], addr);
-                        }
-                    }
-                }
-                RawInput::Dtmf(digit) => self.digit(idx, digit),
-                RawInput::Nothing => {}
-            }
-            return;
-        }
-        let Some(session) = self.legs[idx].rtp() else {
-            return;
-        };
-        if let Some(MediaEvent::Dtmf { digit }) = session.handle_input(now, from, packet) {
-            self.digit(idx, digit);
-        }
+        let now = Instant::now().into_std();
+        self.media.handle_rtp(now, &self.legs[idx].id, from, packet);
+        self.pump_media();
     }
 
-    /// A key press from RTP or SIP INFO: the app hears it, and it may stop media or feed the
-    /// collector.
+    /// A key press from SIP INFO: handled as one from RTP.
     fn digit(&mut self, idx: usize, digit: Digit) {
-        debug!(digit = digit.as_str(), "DTMF");
-        let leg = &mut self.legs[idx];
-        let call = leg.id.clone();
-        self.events.push_back(Event::Dtmf {
-            call: call.clone(),
-            digit: digit.as_str().to_string(),
-        });
-        leg.player.on_dtmf(digit);
-        self.drain_player(idx);
-        let leg = &mut self.legs[idx];
-        if let Some(collected) = leg.collector.on_digit(Instant::now().into_std(), digit) {
-            self.events.push_back(Event::Collected {
-                call,
-                collected: collected_to_app(collected),
-            });
-        }
+        let now = Instant::now().into_std();
+        self.media.handle_digit(now, &self.legs[idx].id, digit);
+        self.pump_media();
     }
 
-    /// The 20 ms media tick: read every leg's input, mix conferences, send every leg's output,
-    /// write recordings, and decide which bridges can relay without decoding next time.
+    /// The 20 ms media tick of every leg, bridge, conference and recording of the session.
     fn tick(&mut self) {
-        // 1. Inputs.
-        for leg in &mut self.legs {
-            leg.input = [0; FRAME];
-            if !leg.has_media() || leg.relay_peer.is_some() {
-                continue;
-            }
-            let mute = leg.mute_in || leg.held;
-            if let Some(session) = leg.media.as_mut().and_then(|m| m.session.as_mut()) {
-                session.pull_audio(&mut leg.input);
-            }
-            if mute {
-                leg.input = [0; FRAME];
-            }
-        }
-        // 2. Conferences.
-        // Each participant's input goes to its conference under the mixer key kept on the leg,
-        // so a tick costs O(legs x conferences), not a search per participant.
-        for leg in &self.legs {
-            if let (Attach::Conference(cid), Some(key)) = (&leg.attach, leg.conf_key)
-                && let Some(conf) = self.conferences.iter_mut().find(|c| &c.id == cid)
+        self.media.handle_tick(Instant::now().into_std());
+        self.pump_media();
+    }
+
+    /// Carries out what the media plane asks: datagrams go out on their leg's socket, events
+    /// go to the app in the order they happened, frames go to the recordings' files.
+    fn pump_media(&mut self) {
+        while let Some(t) = self.media.poll_transmit() {
+            if let Some(rtp) = self
+                .legs
+                .iter()
+                .find(|l| l.id == t.leg)
+                .and_then(|l| l.rtp.as_ref())
             {
-                conf.mixer.push(key, &leg.input);
+                let _ = rtp.socket.try_send_to(t.bytes, t.to);
             }
         }
-        for ci in 0..self.conferences.len() {
-            let conf = &mut self.conferences[ci];
-            conf.announcement = [0; FRAME];
-            if conf.player.next_frame(&mut conf.announcement) {
-                conf.mixer.push_announcement(&conf.announcement);
-            }
-            conf.mixer.mix();
-            self.drain_conference_player(ci);
-        }
-        // 3. Outputs.
-        let mut frame = [0i16; FRAME];
-        let mut app = [0i16; FRAME];
-        let mut out = [0u8; 1500];
-        for i in 0..self.legs.len() {
-            if !self.legs[i].has_media() || self.legs[i].relay_peer.is_some() {
-                continue;
-            }
-            frame.fill(0);
-            let leg = &self.legs[i];
-            if !leg.held && !leg.mute_out {
-                match &leg.attach {
-                    Attach::Bridge(peer) => {
-                        if let Some(p) = self.legs.iter().find(|l| &l.id == peer)
-                            && p.has_media()
-                        {
-                            frame.copy_from_slice(&p.input);
-                        }
-                    }
-                    Attach::Conference(cid) => {
-                        if let Some(conf) = self.conferences.iter_mut().find(|c| &c.id == cid)
-                            && let Some(key) = leg.conf_key
-                        {
-                            frame.copy_from_slice(conf.mixer.output(key));
-                            if conf.opts.music_when_alone && conf.participants.len() == 1 {
-                                if conf.music.is_none() {
-                                    conf.music = Some(MusicLoop::new(self.calls.music()));
-                                }
-                                if let Some(music) = conf.music.as_mut() {
-                                    music.mix_into(&mut frame);
-                                }
-                            }
-                        }
-                    }
-                    Attach::None => {}
+        let mut full = Vec::new();
+        while let Some(output) = self.media.poll_output() {
+            match output {
+                MediaOutput::Digit { leg, digit } => {
+                    debug!(digit = digit.as_str(), "DTMF");
+                    self.events.push_back(Event::Dtmf {
+                        call: leg,
+                        digit: digit.as_str().to_string(),
+                    });
                 }
-            }
-            let leg = &mut self.legs[i];
-            app.fill(0);
-            if leg.player.next_frame(&mut app) {
-                for (o, a) in frame.iter_mut().zip(app.iter()) {
-                    *o = o.saturating_add(*a);
-                }
-            }
-            if let Some(music) = leg.music.as_mut() {
-                music.mix_into(&mut frame);
-            }
-            leg.output = frame;
-            if let Some(media) = leg.media.as_mut()
-                && let Some(session) = media.session.as_mut()
-                && let Some((to, len)) = session.send_frame(&frame, &mut out)
-            {
-                let _ = media.socket.try_send_to(&out[..len], to);
-            }
-            self.drain_player(i);
-        }
-        // 4. Recordings.
-        self.write_recordings();
-        // 5. Relay decisions for the next tick.
-        self.plan_relays();
-    }
-
-    /// Bridged legs with the same codec and nothing that needs their audio forward RTP
-    /// without decoding.
-    fn plan_relays(&mut self) {
-        for leg in &mut self.legs {
-            leg.relay_peer = None;
-        }
-        for a in 0..self.legs.len() {
-            let Attach::Bridge(peer) = &self.legs[a].attach else {
-                continue;
-            };
-            let Some(b) = self.legs.iter().position(|l| &l.id == peer) else {
-                continue;
-            };
-            if b <= a || !self.relay_ok(a) || !self.relay_ok(b) {
-                continue;
-            }
-            let codec = |i: usize| {
-                self.legs[i]
-                    .media
-                    .as_ref()
-                    .and_then(|m| m.negotiated.as_ref())
-                    .map(|n| n.codec)
-            };
-            let (Some(ca), Some(cb)) = (codec(a), codec(b)) else {
-                continue;
-            };
-            if !pbx_media::bridge::relay_possible(ca, cb) {
-                continue;
-            }
-            self.legs[a].relay_peer = Some(b);
-            self.legs[b].relay_peer = Some(a);
-        }
-    }
-
-    fn relay_ok(&self, i: usize) -> bool {
-        let leg = &self.legs[i];
-        let recorded = self.recordings.iter().any(|r| match &r.target {
-            RecordTarget::Call(c) | RecordTarget::Bridge(c) => {
-                *c == leg.id || matches!(&leg.attach, Attach::Bridge(p) if p == c)
-            }
-            RecordTarget::Conference(_) => false,
-        });
-        leg.has_media()
-            && leg.is_answered()
-            && !leg.held
-            && !leg.mute_in
-            && !leg.mute_out
-            && leg.player.is_idle()
-            && leg.pending.is_empty()
-            && leg.music.is_none()
-            && !leg
-                .media
-                .as_ref()
-                .and_then(|m| m.session.as_ref())
-                .is_some_and(RtpSession::dtmf_pending)
-            && !recorded
-    }
-
-    fn write_recordings(&mut self) {
-        if self.recordings.is_empty() {
-            return;
-        }
-        let mut mixed = [0i16; FRAME];
-        for r in 0..self.recordings.len() {
-            let target = self.recordings[r].target.clone();
-            match target {
-                RecordTarget::Call(call) => {
-                    let Some(leg) = self.legs.iter().find(|l| l.id == call) else {
-                        continue;
-                    };
-                    let (input, output) = (leg.input, leg.output);
-                    let rec = &mut self.recordings[r];
-                    if rec.opts.per_participant {
-                        rec.write_mono(&call, &input);
-                        rec.write_mono("pbx", &output);
-                    } else if rec.opts.stereo {
-                        rec.write_stereo("mixed", &input, &output);
-                    } else {
-                        mix_two(&input, &output, &mut mixed);
-                        rec.write_mono("mixed", &mixed);
-                    }
-                }
-                RecordTarget::Bridge(call) => {
-                    let Some(a) = self.legs.iter().find(|l| l.id == call) else {
-                        continue;
-                    };
-                    let b_input = match &a.attach {
-                        Attach::Bridge(peer) => self
-                            .legs
-                            .iter()
-                            .find(|l| &l.id == peer)
-                            .map(|l| (l.id.clone(), l.input)),
-                        _ => None,
-                    };
-                    let a_input = a.input;
-                    let b_input = b_input.map_or([0; FRAME], |(_, input)| input);
-                    let rec = &mut self.recordings[r];
-                    if rec.opts.per_participant {
-                        // By position: file 0 is the leg, file 1 whoever it is bridged with
-                        // now (a transfer changes the peer, not the file).
-                        rec.write_mono_at(0, &a_input);
-                        rec.write_mono_at(1, &b_input);
-                    } else if rec.opts.stereo {
-                        rec.write_stereo("mixed", &a_input, &b_input);
-                    } else {
-                        mix_two(&a_input, &b_input, &mut mixed);
-                        rec.write_mono("mixed", &mixed);
-                    }
-                }
-                RecordTarget::Conference(cid) => {
-                    let Some(conf) = self.conferences.iter().find(|c| c.id == cid) else {
-                        continue;
-                    };
-                    let mut all = [0i16; FRAME];
-                    all.copy_from_slice(conf.mixer.mixed());
-                    let inputs: Vec<(String, [i16; FRAME])> = conf
-                        .participants
-                        .iter()
-                        .map(|p| {
-                            let mut f = [0i16; FRAME];
-                            f.copy_from_slice(conf.mixer.input(p.key));
-                            (p.call.clone(), f)
-                        })
-                        .collect();
-                    let rec = &mut self.recordings[r];
-                    if rec.opts.per_participant {
-                        // Every file gets a frame each tick (silence once its participant
-                        // left), so all files keep the same length.
-                        for f in 0..rec.files.len() {
-                            let frame = inputs
-                                .iter()
-                                .find(|(call, _)| *call == rec.files[f].label)
-                                .map_or([0; FRAME], |(_, input)| *input);
-                            rec.write_mono_at(f, &frame);
-                        }
-                    } else if rec.opts.stereo {
-                        let first = inputs.first().map(|(_, f)| *f).unwrap_or([0; FRAME]);
-                        let mut rest = [0i16; FRAME];
-                        for ((o, a), f) in rest.iter_mut().zip(all.iter()).zip(first.iter()) {
-                            *o = a.saturating_sub(*f);
-                        }
-                        rec.write_stereo("mixed", &first, &rest);
-                    } else {
-                        rec.write_mono("mixed", &all);
-                    }
-                }
-            }
-            self.recordings[r].frames += 1;
-        }
-        let full: Vec<String> = self
-            .recordings
-            .iter()
-            .filter(|r| r.is_full())
-            .map(|r| r.id.clone())
-            .collect();
-        for id in full {
-            self.stop_recording(&id);
-        }
-    }
-
-    fn drain_player(&mut self, idx: usize) {
-        let leg = &mut self.legs[idx];
-        let call = leg.id.clone();
-        while let Some(PlayerEvent::Finished {
-            id,
-            kind,
-            played_completely,
-            digit,
-        }) = leg.player.poll_event()
-        {
-            let finished = pbx_plugin::MediaFinished {
-                id,
-                played_completely,
-                digit: digit.map(|d| d.as_str().to_string()),
-            };
-            self.events.push_back(match kind {
-                MediaKind::Say => Event::SayFinished {
-                    call: call.clone(),
-                    finished,
-                },
-                MediaKind::Play => Event::PlayFinished {
-                    call: call.clone(),
-                    finished,
-                },
-            });
-        }
-    }
-
-    fn drain_conference_player(&mut self, ci: usize) {
-        let conf = &mut self.conferences[ci];
-        let conference = conf.id.clone();
-        while let Some(PlayerEvent::Finished {
-            id,
-            played_completely,
-            digit,
-            ..
-        }) = conf.player.poll_event()
-        {
-            self.events.push_back(Event::ConferenceMediaFinished {
-                conference: conference.clone(),
-                finished: pbx_plugin::MediaFinished {
+                MediaOutput::Finished {
+                    owner,
                     id,
+                    kind,
                     played_completely,
-                    digit: digit.map(|d| d.as_str().to_string()),
-                },
-            });
-        }
-    }
-
-    /// A clip finished synthesising or decoding: hand every ready clip at the head of its
-    /// owner's queue to the player, keeping request order.
-    fn media_ready(&mut self, owner: ClipOwner, id: u64, result: Result<Arc<Pcm>, String>) {
-        let (pending, player, stopped) = match &owner {
-            ClipOwner::Leg(call) => {
-                let Some(leg) = self.legs.iter_mut().find(|l| &l.id == call) else {
-                    return;
-                };
-                (&mut leg.pending, &mut leg.player, Vec::new())
-            }
-            ClipOwner::Conference(cid) => {
-                let Some(conf) = self.conferences.iter_mut().find(|c| &c.id == cid) else {
-                    return;
-                };
-                (&mut conf.pending, &mut conf.player, Vec::new())
-            }
-        };
-        let mut stopped = stopped;
-        if let Some(p) = pending.iter_mut().find(|p| p.id == id) {
-            p.clip = Some(result);
-        }
-        while pending.front().is_some_and(|p| p.clip.is_some()) {
-            let Some(p) = pending.pop_front() else { break };
-            match p.clip {
-                Some(Ok(clip)) => player.enqueue(p.id, clip, p.opts),
-                Some(Err(err)) => {
-                    warn!(media_id = p.id, %err, "media unavailable");
-                    stopped.push((p.id, p.opts.kind));
+                    digit,
+                    error,
+                } => {
+                    if let Some(err) = error {
+                        warn!(media_id = id, %err, "media unavailable");
+                    }
+                    let finished = pbx_plugin::MediaFinished {
+                        id,
+                        played_completely,
+                        digit: digit.map(|d| d.as_str().to_string()),
+                    };
+                    self.events.push_back(match (owner, kind) {
+                        (ClipOwner::Leg(call), MediaKind::Say) => {
+                            Event::SayFinished { call, finished }
+                        }
+                        (ClipOwner::Leg(call), MediaKind::Play) => {
+                            Event::PlayFinished { call, finished }
+                        }
+                        (ClipOwner::Room(conference), _) => Event::ConferenceMediaFinished {
+                            conference,
+                            finished,
+                        },
+                    });
                 }
-                None => {}
+                MediaOutput::Collected { leg, collected } => {
+                    self.events.push_back(Event::Collected {
+                        call: leg,
+                        collected: collected_to_app(collected),
+                    });
+                }
+                MediaOutput::Record { tap, file, frame } => {
+                    if let Some(rec) = self.recordings.iter_mut().find(|r| r.tap == tap) {
+                        rec.write(file, &frame);
+                    }
+                }
+                MediaOutput::TapFull { tap } => full.push(tap),
             }
         }
-        for (id, kind) in stopped {
-            self.media_stopped(&owner, id, kind);
+        for tap in full {
+            if let Some(id) = self
+                .recordings
+                .iter()
+                .find(|r| r.tap == tap)
+                .map(|r| r.id.clone())
+            {
+                self.stop_recording(&id);
+            }
         }
-    }
-
-    /// Reports a request that never played.
-    fn media_stopped(&mut self, owner: &ClipOwner, id: u64, kind: MediaKind) {
-        let finished = pbx_plugin::MediaFinished {
-            id,
-            played_completely: false,
-            digit: None,
-        };
-        self.events.push_back(match (owner, kind) {
-            (ClipOwner::Leg(call), MediaKind::Say) => Event::SayFinished {
-                call: call.clone(),
-                finished,
-            },
-            (ClipOwner::Leg(call), MediaKind::Play) => Event::PlayFinished {
-                call: call.clone(),
-                finished,
-            },
-            (ClipOwner::Conference(conference), _) => Event::ConferenceMediaFinished {
-                conference: conference.clone(),
-                finished,
-            },
-        });
     }
 
     /// Queues a clip in request order and produces it off the actor.
@@ -1537,22 +1201,13 @@ impl Session {
         opts: PlayOpts,
         clip: impl Future<Output = Result<Arc<Pcm>, String>> + Send + 'static,
     ) {
-        let pending = PendingMedia {
-            id,
-            opts,
-            clip: None,
-        };
-        match &owner {
-            ClipOwner::Leg(call) => match self.live_leg(call) {
-                Some(idx) => self.legs[idx].pending.push_back(pending),
-                None => return,
-            },
-            ClipOwner::Conference(cid) => {
-                match self.conferences.iter_mut().find(|c| &c.id == cid) {
-                    Some(conf) => conf.pending.push_back(pending),
-                    None => return,
-                }
-            }
+        if let ClipOwner::Leg(call) = &owner
+            && self.live_leg(call).is_none()
+        {
+            return;
+        }
+        if !self.media.queue_clip(&owner, id, opts) {
+            return;
         }
         let tx = self.media_tx.clone();
         tokio::spawn(async move {
@@ -1561,23 +1216,15 @@ impl Session {
     }
 
     fn stop_leg_media(&mut self, idx: usize) {
-        self.legs[idx].player.stop_all();
-        self.drain_player(idx);
-        let call = self.legs[idx].id.clone();
-        let pending: Vec<PendingMedia> = self.legs[idx].pending.drain(..).collect();
-        for p in pending {
-            self.media_stopped(&ClipOwner::Leg(call.clone()), p.id, p.opts.kind);
-        }
+        let owner = ClipOwner::Leg(self.legs[idx].id.clone());
+        self.media.stop_media(&owner);
+        self.pump_media();
     }
 
     fn stop_conference_media(&mut self, ci: usize) {
-        self.conferences[ci].player.stop_all();
-        self.drain_conference_player(ci);
-        let cid = self.conferences[ci].id.clone();
-        let pending: Vec<PendingMedia> = self.conferences[ci].pending.drain(..).collect();
-        for p in pending {
-            self.media_stopped(&ClipOwner::Conference(cid.clone()), p.id, p.opts.kind);
-        }
+        let owner = ClipOwner::Room(self.conferences[ci].id.clone());
+        self.media.stop_media(&owner);
+        self.pump_media();
     }
 
     // ----- timeouts -------------------------------------------------------------------------
@@ -1593,7 +1240,6 @@ impl Session {
             if leg.is_over() {
                 continue;
             }
-            consider(leg.collector.poll_timeout().map(Instant::from_std));
             consider(
                 leg.dialer
                     .as_ref()
@@ -1607,6 +1253,7 @@ impl Session {
         for (when, _, _) in &self.timers {
             consider(Some(*when));
         }
+        consider(self.media.poll_timeout().map(Instant::from_std));
         next
     }
 
@@ -1615,7 +1262,7 @@ impl Session {
         let now = Instant::now();
         let max_call = self.calls.limits.max_call;
         let leg = &mut self.legs[idx];
-        leg.media_seen = Some(now);
+        self.media.restart_media_clock(now.into_std(), &leg.id);
         leg.max_end = max_call.map(|d| now + d);
     }
 
@@ -1624,28 +1271,27 @@ impl Session {
     /// received a datagram or its media terms last changed.
     fn media_deadline(&self, leg: &Leg) -> Option<Instant> {
         let timeout = self.calls.limits.rtp_timeout?;
-        if !leg.is_answered() || leg.is_over() || leg.held || leg.bye_deadline.is_some() {
+        if !leg.is_answered()
+            || leg.is_over()
+            || self.media.is_held(&leg.id)
+            || leg.bye_deadline.is_some()
+        {
             return None;
         }
-        let negotiated = leg.media.as_ref()?.negotiated.as_ref()?;
+        let negotiated = self.media.negotiated(&leg.id)?;
         if !negotiated.remote_direction.sends() {
             return None;
         }
-        Some(leg.media_seen? + timeout)
+        Some(Instant::from_std(self.media.media_seen(&leg.id)?) + timeout)
     }
 
     async fn handle_timeouts(&mut self) {
         let now = Instant::now();
+        self.media.handle_timeout(now.into_std());
+        self.pump_media();
         for idx in 0..self.legs.len() {
             if self.legs[idx].is_over() {
                 continue;
-            }
-            if let Some(collected) = self.legs[idx].collector.handle_timeout(now.into_std()) {
-                let call = self.legs[idx].id.clone();
-                self.events.push_back(Event::Collected {
-                    call,
-                    collected: collected_to_app(collected),
-                });
             }
             if let Some(d) = self.legs[idx].dialer.as_mut()
                 && d.poll_timeout().is_some_and(|t| t <= now.into_std())
@@ -1783,11 +1429,12 @@ impl Session {
         if leg.is_answered() || leg.direction != LegDirection::Inbound || leg.is_over() {
             return;
         }
-        let sdp = leg.media.as_ref().map(|m| m.local_sdp.clone().into_bytes());
+        let sdp = leg.rtp.as_ref().map(|m| m.local_sdp.clone().into_bytes());
         self.respond(idx, 200, None, sdp).await;
         let leg = &mut self.legs[idx];
         leg.state.answered(Utc::now());
-        leg.flowing = true;
+        self.media.start_flowing(&leg.id);
+        self.media.set_answered(&leg.id);
         debug!(leg = %leg.id, "answered");
         self.start_call_limits(idx);
         let leg = &self.legs[idx];
@@ -1803,13 +1450,16 @@ impl Session {
 
     async fn early_media(&mut self, idx: usize) {
         let leg = &self.legs[idx];
-        if leg.is_answered() || leg.flowing || leg.direction != LegDirection::Inbound {
+        if leg.is_answered()
+            || self.media.is_flowing(&leg.id)
+            || leg.direction != LegDirection::Inbound
+        {
             return;
         }
-        let sdp = leg.media.as_ref().map(|m| m.local_sdp.clone().into_bytes());
+        let sdp = leg.rtp.as_ref().map(|m| m.local_sdp.clone().into_bytes());
         self.respond(idx, 183, None, sdp).await;
         let leg = &mut self.legs[idx];
-        leg.flowing = true;
+        self.media.start_flowing(&leg.id);
         leg.state.ringing(Utc::now());
         self.sync_record(idx);
     }
@@ -1937,15 +1587,11 @@ impl Session {
         self.drive_dialer(idx).await;
         self.legs[idx].dialer = None;
         self.stop_leg_media(idx);
-        if let Some(collected) = self.legs[idx].collector.cancel() {
-            self.events.push_back(Event::Collected {
-                call: call.clone(),
-                collected: collected_to_app(collected),
-            });
-        }
-        self.legs[idx].music = None;
+        self.media.cancel_collect(&call);
+        self.media.stop_music(&call);
+        self.pump_media();
         // Out of its conference or bridge.
-        if let Attach::Conference(cid) = self.legs[idx].attach.clone() {
+        if let Attach::Room(cid) = self.media.attach(&call) {
             self.leave_conference(&cid, &call).await;
         }
         self.detach(idx);
@@ -1972,7 +1618,9 @@ impl Session {
         for key in keys {
             self.sip.send(SipCommand::Release { key }).await;
         }
-        self.legs[idx].media = None;
+        self.legs[idx].rtp = None;
+        self.media.remove_leg(&call);
+        self.pump_media();
         self.events.push_back(Event::CallFinished {
             call: call.clone(),
             ended: call_ended(end, answered),
@@ -2003,12 +1651,7 @@ impl Session {
             "reason" => reason,
         )
         .increment(1);
-        if let Some(stats) = leg
-            .media
-            .as_ref()
-            .and_then(|m| m.session.as_ref())
-            .map(RtpSession::stats)
-        {
+        if let Some(stats) = self.media.rtp(&leg.id).map(RtpSession::stats) {
             metrics::counter!(crate::metrics::RTP_PACKETS_RECEIVED)
                 .increment(stats.packets_received);
             metrics::counter!(crate::metrics::RTP_PACKETS_SENT).increment(stats.packets_sent);
@@ -2057,35 +1700,25 @@ impl Session {
         }
     }
 
-    /// Bridges two legs: each hears the other. Each leaves what it was attached to.
+    /// Bridges two legs: each hears the other. Each leaves what it was attached to; the
+    /// host's music (transfer, consult) ends, hold music stays.
     fn bridge(&mut self, a: usize, b: usize) {
         if a == b {
             return;
         }
         self.leave_any_conference(a);
         self.leave_any_conference(b);
-        self.detach(a);
-        self.detach(b);
-        // The host's music (transfer, consult) ends when a leg is bridged; hold music stays.
-        for i in [a, b] {
-            if !self.legs[i].held {
-                self.legs[i].music = None;
-            }
-        }
-        let (ida, idb) = (self.legs[a].id.clone(), self.legs[b].id.clone());
-        self.legs[a].attach = Attach::Bridge(idb);
-        self.legs[b].attach = Attach::Bridge(ida);
+        self.media.bridge(&self.legs[a].id, &self.legs[b].id);
         debug!(a = %self.legs[a].id, b = %self.legs[b].id, "bridged");
     }
 
     /// Takes a leg out of the conference it is in, if any, because it is being bridged: the
     /// conference hears it leave and finishes if it was the last participant.
     fn leave_any_conference(&mut self, idx: usize) {
-        let Attach::Conference(cid) = self.legs[idx].attach.clone() else {
+        let call = self.legs[idx].id.clone();
+        let Some(cid) = self.media.leave_room(&call) else {
             return;
         };
-        self.legs[idx].attach = Attach::None;
-        let call = self.legs[idx].id.clone();
         let Some(ci) = self.conferences.iter().position(|c| c.id == cid) else {
             return;
         };
@@ -2104,54 +1737,40 @@ impl Session {
 
     /// Takes a leg out of its bridge (both sides); conferences are left with `leave`.
     fn detach(&mut self, idx: usize) {
-        self.forget_relays();
-        if let Attach::Bridge(peer) = std::mem::take(&mut self.legs[idx].attach)
-            && let Some(p) = self.leg_index(&peer)
-            && self.legs[p].attach == Attach::Bridge(self.legs[idx].id.clone())
-        {
-            self.legs[p].attach = Attach::None;
-        }
+        self.media.detach(&self.legs[idx].id);
     }
 
     async fn hold(&mut self, idx: usize, music_file: Option<String>, hold: bool) {
-        let leg = &mut self.legs[idx];
-        if leg.held == hold {
+        let id = self.legs[idx].id.clone();
+        if self.media.is_held(&id) == hold {
             return;
         }
-        leg.held = hold;
         // A held leg sends nothing; after resume the inactivity timeout starts afresh.
-        leg.media_seen = Some(Instant::now());
-        let Some(media) = leg.media.as_mut() else {
-            return;
+        let reoffer = match (self.legs[idx].rtp.as_mut(), self.media.negotiated(&id)) {
+            (Some(rtp), Some(negotiated)) => {
+                rtp.sdp_version += 1;
+                let direction = if hold {
+                    pbx_media::sdp::Direction::SendOnly
+                } else {
+                    pbx_media::sdp::Direction::SendRecv
+                };
+                let version = rtp.session_id + rtp.sdp_version;
+                Some(pbx_media::sdp::reoffer(
+                    negotiated,
+                    rtp.local,
+                    rtp.session_id,
+                    version,
+                    direction,
+                ))
+            }
+            _ => None,
         };
-        let Some(negotiated) = media.negotiated.as_ref() else {
-            return;
+        let clip = match music_file {
+            Some(file) if hold => self.calls.media.file(&file, RATE).await.ok(),
+            _ => None,
         };
-        media.sdp_version += 1;
-        let direction = if hold {
-            pbx_media::sdp::Direction::SendOnly
-        } else {
-            pbx_media::sdp::Direction::SendRecv
-        };
-        let version = media.session_id + media.sdp_version;
-        let sdp = pbx_media::sdp::reoffer(
-            negotiated,
-            media.local,
-            media.session_id,
-            version,
-            direction,
-        );
-        if hold {
-            let clip = match music_file {
-                Some(file) => self.calls.media.file(&file, RATE).await.ok(),
-                None => None,
-            };
-            let clip = clip.unwrap_or_else(|| self.calls.music());
-            self.legs[idx].start_music(clip);
-        } else {
-            self.legs[idx].music = None;
-        }
-        if let Some(key) = self.legs[idx].key {
+        self.media.hold(Instant::now().into_std(), &id, hold, clip);
+        if let (Some(sdp), Some(key)) = (reoffer, self.legs[idx].key) {
             self.sip
                 .send(SipCommand::Reinvite {
                     key,
@@ -2162,18 +1781,15 @@ impl Session {
     }
 
     fn set_mute(&mut self, call: &str, direction: MuteDirection, on: bool) {
-        let Some(idx) = self.live_leg(call) else {
+        if self.live_leg(call).is_none() {
             return;
-        };
-        let leg = &mut self.legs[idx];
-        match direction {
-            MuteDirection::Inbound => leg.mute_in = on,
-            MuteDirection::Outbound => leg.mute_out = on,
-            MuteDirection::Both => {
-                leg.mute_in = on;
-                leg.mute_out = on;
-            }
         }
+        let (inbound, outbound) = match direction {
+            MuteDirection::Inbound => (Some(on), None),
+            MuteDirection::Outbound => (None, Some(on)),
+            MuteDirection::Both => (Some(on), Some(on)),
+        };
+        self.media.set_mute(call, inbound, outbound);
     }
 
     // ----- history --------------------------------------------------------------------------
@@ -2224,11 +1840,11 @@ async fn recv_any(
         let n = legs.len();
         for k in 0..n {
             let i = (start + k) % n;
-            let Some(media) = legs[i].media.as_ref() else {
+            let Some(rtp) = legs[i].rtp.as_ref() else {
                 continue;
             };
             let mut read = ReadBuf::new(buf);
-            match media.socket.poll_recv_from(cx, &mut read) {
+            match rtp.socket.poll_recv_from(cx, &mut read) {
                 Poll::Ready(Ok(from)) => return Poll::Ready(Some((i, read.filled().len(), from))),
                 Poll::Ready(Err(_)) => return Poll::Ready(None),
                 Poll::Pending => {}
@@ -2263,12 +1879,6 @@ fn play_opts(opts: &pbx_plugin::PlayOptions, stop_on_dtmf: bool) -> PlayOpts {
         offset_ms: opts.offset_ms,
         timeout_ms: opts.timeout_ms,
         stop_on_dtmf,
-    }
-}
-
-fn mix_two(a: &[i16; FRAME], b: &[i16; FRAME], out: &mut [i16; FRAME]) {
-    for ((o, x), y) in out.iter_mut().zip(a.iter()).zip(b.iter()) {
-        *o = x.saturating_add(*y);
     }
 }
 

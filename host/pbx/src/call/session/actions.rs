@@ -53,7 +53,7 @@ impl Session {
                 LegPhase::Answered
             } else if leg.direction == LegDirection::Outbound {
                 LegPhase::Dialing
-            } else if leg.flowing {
+            } else if self.media.is_flowing(&leg.id) {
                 LegPhase::EarlyMedia
             } else {
                 LegPhase::Ringing
@@ -137,39 +137,33 @@ impl Session {
                 }
             }
             Action::CollectDtmf { call, opts } => {
-                let Some(idx) = self.live_leg(&call) else {
+                if self.live_leg(&call).is_none() {
                     return;
-                };
+                }
                 let opts = CollectOpts {
                     max_digits: opts.max_digits,
                     terminator: opts.terminator.and_then(Digit::from_char),
                     timeout: Duration::from_millis(u64::from(opts.timeout_ms)),
                 };
-                match self.legs[idx]
-                    .collector
-                    .start(Instant::now().into_std(), opts)
+                if let Err(err) = self
+                    .media
+                    .start_collect(Instant::now().into_std(), &call, opts)
                 {
-                    Ok(Some(previous)) => self.events.push_back(Event::Collected {
-                        call,
-                        collected: collected_to_app(previous),
-                    }),
-                    Ok(None) => {}
-                    Err(err) => warn!(%err, "collect-dtmf options refused"),
+                    warn!(%err, "collect-dtmf options refused");
                 }
+                self.pump_media();
             }
             Action::SendDtmf {
                 call,
                 digits,
                 duration_ms,
             } => {
-                let Some(idx) = self.live_leg(&call) else {
+                if self.live_leg(&call).is_none() {
                     return;
-                };
+                }
                 let duration = if duration_ms == 0 { 100 } else { duration_ms };
                 let digits: Vec<Digit> = digits.chars().filter_map(Digit::from_char).collect();
-                if let Some(session) = self.legs[idx].rtp()
-                    && let Err(err) = session.send_digits(&digits, duration)
-                {
+                if let Err(err) = self.media.send_digits(&call, &digits, duration) {
                     warn!(%err, "send-dtmf refused");
                 }
             }
@@ -241,7 +235,7 @@ impl Session {
                 };
                 // The party `call` was bridged with is hung up; `call` hears music until the
                 // new leg answers and is bridged with it.
-                if let Attach::Bridge(peer) = self.legs[idx].attach.clone() {
+                if let Some(peer) = self.media.bridge_peer(&call) {
                     self.detach(idx);
                     if let Some(p) = self.live_leg(&peer) {
                         let end = ending(HangupBy::Local, HangupReason::Normal, None);
@@ -250,8 +244,7 @@ impl Session {
                 } else {
                     self.detach(idx);
                 }
-                let music = self.calls.music();
-                self.legs[idx].start_music(music);
+                self.media.start_music(&call, None);
                 self.events.sink.publish(
                     pbx_store::EventType::CallTransferred,
                     Some(&call),
@@ -269,14 +262,10 @@ impl Session {
                 let Some(idx) = self.live_leg(&call) else {
                     return;
                 };
-                let held = match self.legs[idx].attach.clone() {
-                    Attach::Bridge(peer) => Some(peer),
-                    _ => None,
-                };
+                let held = self.media.bridge_peer(&call);
                 self.detach(idx);
-                if let Some(held) = held.as_ref().and_then(|h| self.live_leg(h)) {
-                    let music = self.calls.music();
-                    self.legs[held].start_music(music);
+                if let Some(held) = held.as_ref().filter(|h| self.live_leg(h).is_some()) {
+                    self.media.start_music(held, None);
                 }
                 if let Some(held) = held {
                     self.legs[idx].transfer = Some(TransferRole::Consulting {
@@ -296,7 +285,7 @@ impl Session {
                     return;
                 };
                 if let (Some(h), Some(c)) = (self.live_leg(&held), self.live_leg(&consult)) {
-                    self.legs[h].music = None;
+                    self.media.stop_music(&held);
                     self.detach(c);
                     self.bridge(h, c);
                     self.events.sink.publish(
@@ -323,7 +312,7 @@ impl Session {
                     self.end_leg(c, end).await;
                 }
                 if let Some(h) = self.live_leg(&held) {
-                    self.legs[h].music = None;
+                    self.media.stop_music(&held);
                     self.bridge(h, idx);
                 }
             }
@@ -334,6 +323,7 @@ impl Session {
                     Some(&id),
                     serde_json::json!({ "name": opts.name }),
                 );
+                self.media.add_room(&id, opts.music_when_alone);
                 let conf = Conference::new(id.clone(), opts, Utc::now());
                 self.conferences.push(conf);
                 self.publish_conference(&id);
@@ -368,15 +358,19 @@ impl Session {
                 }
             }
             Action::ConferenceMute { conference, call } => {
+                self.media.set_room_muted(&conference, &call, true);
                 self.with_conference(&conference, |c| c.set_muted(&call, true));
             }
             Action::ConferenceUnmute { conference, call } => {
+                self.media.set_room_muted(&conference, &call, false);
                 self.with_conference(&conference, |c| c.set_muted(&call, false));
             }
             Action::ConferenceDeafen { conference, call } => {
+                self.media.set_room_deafened(&conference, &call, true);
                 self.with_conference(&conference, |c| c.set_deafened(&call, true));
             }
             Action::ConferenceUndeafen { conference, call } => {
+                self.media.set_room_deafened(&conference, &call, false);
                 self.with_conference(&conference, |c| c.set_deafened(&call, false));
             }
             Action::ConferenceSay {
@@ -388,7 +382,7 @@ impl Session {
                 // Keys of one participant never stop what everyone hears.
                 let play = say_opts(&opts, false);
                 let media = self.calls.media.clone();
-                self.queue_clip(ClipOwner::Conference(conference), id, play, async move {
+                self.queue_clip(ClipOwner::Room(conference), id, play, async move {
                     media.say(text, opts.language, opts.voice, RATE).await
                 });
             }
@@ -400,7 +394,7 @@ impl Session {
             } => {
                 let play = play_opts(&opts, false);
                 let media = self.calls.media.clone();
-                self.queue_clip(ClipOwner::Conference(conference), id, play, async move {
+                self.queue_clip(ClipOwner::Room(conference), id, play, async move {
                     media.file(&file_id, RATE).await
                 });
             }

@@ -31,7 +31,7 @@ impl Session {
             });
             return;
         };
-        if self.legs[idx].attach == Attach::Conference(conference.to_string()) {
+        if self.media.attach(call) == Attach::Room(conference.to_string()) {
             self.events.push_back(Event::ParticipantJoinFailed {
                 conference: conference.to_string(),
                 call: call.to_string(),
@@ -42,8 +42,8 @@ impl Session {
         // Out of a bridge or another conference first; the host's music ends.
         self.detach(idx);
         self.leave_any_conference(idx);
-        if !self.legs[idx].held {
-            self.legs[idx].music = None;
+        if !self.media.is_held(call) {
+            self.media.stop_music(call);
         }
         let now = Utc::now();
         let joined = self
@@ -51,22 +51,18 @@ impl Session {
             .iter_mut()
             .find(|c| c.id == conference)
             .map(|c| c.join(call, opts.muted, opts.deafened, opts.role, now));
+        if joined == Some(true) {
+            self.media
+                .join_room(conference, call, opts.muted, opts.deafened);
+        }
         match joined {
             Some(true) => {
-                self.legs[idx].attach = Attach::Conference(conference.to_string());
-                self.legs[idx].conf_key = self
-                    .conferences
-                    .iter()
-                    .find(|c| c.id == conference)
-                    .and_then(|c| c.participant(call))
-                    .map(|p| p.key);
                 self.events.push_back(Event::ParticipantJoined {
                     conference: conference.to_string(),
                     call: call.to_string(),
                 });
             }
             Some(false) | None => {
-                self.legs[idx].attach = Attach::None;
                 self.events.push_back(Event::ParticipantJoinFailed {
                     conference: conference.to_string(),
                     call: call.to_string(),
@@ -84,10 +80,8 @@ impl Session {
         if !self.conferences[ci].leave(call) {
             return;
         }
-        if let Some(idx) = self.leg_index(call)
-            && self.legs[idx].attach == Attach::Conference(conference.to_string())
-        {
-            self.legs[idx].attach = Attach::None;
+        if self.media.attach(call) == Attach::Room(conference.to_string()) {
+            self.media.leave_room(call);
         }
         self.events.push_back(Event::ParticipantLeft {
             conference: conference.to_string(),
@@ -127,8 +121,10 @@ impl Session {
                 conference: conference.to_string(),
                 call: call.clone(),
             });
+            if self.media.attach(&call) == Attach::Room(conference.to_string()) {
+                self.media.leave_room(&call);
+            }
             if let Some(idx) = self.live_leg(&call) {
-                self.legs[idx].attach = Attach::None;
                 self.end_leg(idx, ending(HangupBy::Local, reason, None))
                     .await;
             }
@@ -156,6 +152,8 @@ impl Session {
             app.conference_ended(&id);
         }
         self.calls.unregister_conference(&id);
+        self.media.remove_room(&id);
+        self.pump_media();
         let conf = self.conferences.remove(ci);
         if let Err(err) = self
             .calls

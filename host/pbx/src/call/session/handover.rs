@@ -22,7 +22,7 @@ impl Session {
         let Some(idx) = self.live_leg(&call) else {
             return self.hand_over_failed(call, "the leg has ended".into());
         };
-        if self.legs[idx].attach != Attach::None {
+        if self.media.attach(&call) != Attach::None {
             return self.hand_over_failed(call, "the leg is in a bridge or conference".into());
         }
         if self.legs[idx].dialer.is_some() {
@@ -53,12 +53,8 @@ impl Session {
             return self.hand_over_failed(call, format!("no app `{app}` with a deployed version"));
         };
         self.stop_leg_media(idx);
-        if let Some(collected) = self.legs[idx].collector.cancel() {
-            self.events.push_back(Event::Collected {
-                call: call.clone(),
-                collected: collected_to_app(collected),
-            });
-        }
+        self.media.cancel_collect(&call);
+        self.pump_media();
         // Recordings of the leg stop with it here, as when it ends.
         let stops: Vec<String> = self
             .recordings
@@ -71,7 +67,7 @@ impl Session {
         }
         let mut leg = self.legs.remove(idx);
         leg.reset_for_move();
-        self.forget_relays();
+        leg.media_in_transit = self.media.take_leg(&call);
         let keys: Vec<CallKey> = leg
             .key
             .into_iter()
@@ -105,8 +101,10 @@ impl Session {
         // Its dialog was never rerouted: events for it still reach this session.
         self.calls
             .register(leg.record.clone(), self.mailbox_tx.clone());
+        if let Some(media) = leg.media_in_transit.take() {
+            self.media.insert_leg(media);
+        }
         self.legs.push(leg);
-        self.forget_relays();
         // The app may act on the leg in `on-hand-over-result`: its mirror must know it first.
         self.sync_phases();
         debug!(leg = %call, %reason, "hand-over refused; the leg is back");
@@ -143,10 +141,14 @@ impl Session {
         self.events.sink.set_master(&call);
         self.app_id = Some(app_id.clone());
         self.app_version = Some(version);
+        if let Some(media) = leg.media_in_transit.take() {
+            self.media.insert_leg(media);
+        }
         self.legs.push(leg);
         self.sync_record(0);
         if self.load_app(&app_id, version, outbound).await.is_err() {
-            let leg = self.legs.remove(0);
+            let mut leg = self.legs.remove(0);
+            leg.media_in_transit = self.media.take_leg(&leg.id);
             let reason = "the other app could not start".to_string();
             let _ = origin
                 .send(CallMsg::HandBack {
@@ -216,10 +218,10 @@ impl Session {
             return;
         };
         self.stop_leg_media(idx);
-        let _ = self.legs[idx].collector.cancel();
         let mut leg = self.legs.remove(idx);
         leg.reset_for_move();
-        self.forget_relays();
+        // Its digit collection, if any, ends unreported with the leg's stay here.
+        leg.media_in_transit = self.media.take_leg(&call);
         debug!(leg = %call, %reason, "refusing the hand-over");
         let _ = origin
             .send(CallMsg::HandBack {
@@ -227,12 +229,5 @@ impl Session {
                 reason,
             })
             .await;
-    }
-
-    /// Relay decisions name legs by index; after a leg left, they are made again next tick.
-    pub(super) fn forget_relays(&mut self) {
-        for leg in &mut self.legs {
-            leg.relay_peer = None;
-        }
     }
 }

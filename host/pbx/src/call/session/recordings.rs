@@ -1,6 +1,8 @@
 //! Starting and stopping a session's recordings (the frames are written on the media tick).
 //! Invariant: every recording the app started ends with exactly one `on-recording-ready`.
 
+use pbx_call::{TapLayout, TapTarget};
+
 use super::*;
 
 impl Session {
@@ -39,20 +41,11 @@ impl Session {
                 pbx_store::RecordingTarget::Conference,
             ),
         };
-        let mut rec = Recording::new(id.clone(), target.clone(), opts.clone());
         let labels: Vec<(String, u16)> = if opts.per_participant {
             match &target {
                 RecordTarget::Call(c) => vec![(c.clone(), 1), ("pbx".into(), 1)],
                 RecordTarget::Bridge(c) => {
-                    let peer = self
-                        .legs
-                        .iter()
-                        .find(|l| &l.id == c)
-                        .and_then(|l| match &l.attach {
-                            Attach::Bridge(p) => Some(p.clone()),
-                            _ => None,
-                        })
-                        .unwrap_or_else(|| "peer".into());
+                    let peer = self.media.bridge_peer(c).unwrap_or_else(|| "peer".into());
                     vec![(c.clone(), 1), (peer, 1)]
                 }
                 RecordTarget::Conference(cid) => self
@@ -64,6 +57,28 @@ impl Session {
             }
         } else {
             vec![("mixed".into(), if opts.stereo { 2 } else { 1 })]
+        };
+        let layout = if opts.per_participant {
+            TapLayout::PerParticipant(labels.iter().map(|(label, _)| label.clone()).collect())
+        } else if opts.stereo {
+            TapLayout::Stereo
+        } else {
+            TapLayout::Mixed
+        };
+        let tap_target = match &target {
+            RecordTarget::Call(c) => TapTarget::Leg(c.clone()),
+            RecordTarget::Bridge(c) => TapTarget::Bridge(c.clone()),
+            RecordTarget::Conference(c) => TapTarget::Room(c.clone()),
+        };
+        let tap = self
+            .media
+            .start_tap(tap_target, layout, Recording::max_frames(&opts));
+        let mut rec = Recording {
+            id: id.clone(),
+            target: target.clone(),
+            tap,
+            files: Vec::new(),
+            failed: false,
         };
         self.events.sink.publish(
             pbx_store::EventType::RecordingStarted,
@@ -124,7 +139,7 @@ impl Session {
             return;
         };
         let rec = self.recordings.remove(pos);
-        let duration_ms = rec.duration_ms();
+        let duration_ms = self.media.stop_tap(rec.tap).unwrap_or(0) * 20;
         let mut failed = rec.failed;
         let mut files = Vec::new();
         for file in rec.files {
