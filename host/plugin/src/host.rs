@@ -35,7 +35,7 @@ use crate::bindings::v0_3::{call_control, conference, log, recording, timers, ty
 use crate::grants::Capabilities;
 use crate::limits::{Deadline, MemoryLimiter};
 use crate::stdio::CapturedOutput;
-use crate::types::{
+use pbx_app::{
     Action, CollectOptions, ConferenceOptions, DialOptions, Direction, Endpoint, GroupStage,
     LegPhase, MediaId, PlayOptions, RecordOptions, RecordTarget, RequestId, SayOptions, TimerId,
 };

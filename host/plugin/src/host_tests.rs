@@ -7,7 +7,7 @@ use super::*;
 use crate::bindings::v0_3::{
     call_control as cc, conference as cf, recording as rc, timers as tm, types as wit,
 };
-use crate::types::{JoinOptions, MuteDirection, ParticipantRole, RecordOptions, RingStrategy};
+use pbx_app::{JoinOptions, MuteDirection, ParticipantRole, RecordOptions, RingStrategy};
 
 const C1: &str = "c1";
 
