@@ -2,7 +2,7 @@
 //! told when it starts and how it ended.
 //!
 //! Invariants: a `Finished` leg is refused every request and a `HandingOver` one every
-//! request until the host answers; the WIT names of
+//! request until the host answers (the rules are in [`crate::phase`]); the WIT names of
 //! hang-up reasons (`as_str`) are stable, they are stored in the call history.
 
 /// Where a leg of the session is in its life, as far as the app's requests are concerned.

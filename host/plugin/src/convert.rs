@@ -7,6 +7,7 @@
 //! for a field), with nothing to check: import arguments that need checks go through
 //! `host.rs` instead.
 
+use pbx_app::phase::Refusal;
 use pbx_app::{
     CallEnded, CallInfo, CollectEnd, CollectedDigits, Direction, HangupBy, HangupReason, HttpError,
     HttpResponse, JoinOptions, MediaFinished, MuteDirection, ParticipantRole, RecordingInfo,
@@ -185,6 +186,17 @@ impl From<wit::MuteDirection> for MuteDirection {
             wit::MuteDirection::Inbound => MuteDirection::Inbound,
             wit::MuteDirection::Outbound => MuteDirection::Outbound,
             wit::MuteDirection::Both => MuteDirection::Both,
+        }
+    }
+}
+
+// ---- refusals of the phase rules → WIT errors ----
+
+impl From<Refusal> for wit::Error {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotFound(m) => wit::Error::NotFound(m),
+            Refusal::InvalidState(m) => wit::Error::InvalidState(m),
         }
     }
 }

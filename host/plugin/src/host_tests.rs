@@ -1470,9 +1470,3 @@ fn sip_uri_hosts() {
     assert!(check_sip_uri("sip:;transport=tcp").is_err());
     assert!(check_sip_uri("SIP:host").is_err());
 }
-
-#[test]
-fn cut_respects_char_boundaries() {
-    assert_eq!(cut("héllo", 2), "h");
-    assert_eq!(cut("abc", 10), "abc");
-}
