@@ -30,6 +30,18 @@ pub enum CollectEnd {
     Cancelled,
 }
 
+impl CollectEnd {
+    /// The WIT name (`max-digits`, `terminator`, `timeout`, `cancelled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectEnd::MaxDigits => "max-digits",
+            CollectEnd::Terminator => "terminator",
+            CollectEnd::Timeout => "timeout",
+            CollectEnd::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// The result of a `collect-dtmf`, given to `on-dtmf-collected`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CollectedDigits {

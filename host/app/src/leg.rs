@@ -75,6 +75,16 @@ pub enum HangupBy {
     Remote,
 }
 
+impl HangupBy {
+    /// The WIT name, `local` or `remote`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupBy::Local => "local",
+            HangupBy::Remote => "remote",
+        }
+    }
+}
+
 /// Why a leg ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HangupReason {
@@ -113,6 +123,22 @@ impl HangupReason {
             HangupReason::Admin => "admin",
         }
     }
+
+    /// Parses a WIT name (the inverse of [`HangupReason::as_str`]).
+    pub fn parse(s: &str) -> Option<HangupReason> {
+        Some(match s {
+            "normal" => HangupReason::Normal,
+            "failed" => HangupReason::Failed,
+            "busy" => HangupReason::Busy,
+            "cancel" => HangupReason::Cancel,
+            "timeout" => HangupReason::Timeout,
+            "noanswer" => HangupReason::Noanswer,
+            "app-error" => HangupReason::AppError,
+            "rejected" => HangupReason::Rejected,
+            "admin" => HangupReason::Admin,
+            _ => return None,
+        })
+    }
 }
 
 /// How a leg ended, given to `on-call-finished`.
@@ -126,4 +152,29 @@ pub struct CallEnded {
     pub sip_status: Option<u16>,
     /// True when the leg was answered before it ended (not seen by 0.1 apps).
     pub answered: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hangup_reasons_parse_their_wit_names() {
+        let all = [
+            HangupReason::Normal,
+            HangupReason::Failed,
+            HangupReason::Busy,
+            HangupReason::Cancel,
+            HangupReason::Timeout,
+            HangupReason::Noanswer,
+            HangupReason::AppError,
+            HangupReason::Rejected,
+            HangupReason::Admin,
+        ];
+        for reason in all {
+            assert_eq!(HangupReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(HangupReason::parse("Normal"), None);
+        assert_eq!(HangupBy::Remote.as_str(), "remote");
+    }
 }

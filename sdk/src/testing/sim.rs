@@ -80,9 +80,7 @@ impl Mirror {
 
     /// Refuses as the pbx would: by the one definition of the rules, `pbx_app::phase`.
     fn check(&self, call: &str, need: Need, what: &str) -> Result<(), WitError> {
-        let leg = self
-            .leg(call)
-            .map(|l| (app_phase(l.phase), app_direction(l.direction)));
+        let leg = self.leg(call).map(|l| (l.phase, l.direction));
         phase::check(call, leg, need, what).map_err(wit_error)
     }
 
@@ -147,23 +145,6 @@ fn wit_error(refusal: Refusal) -> WitError {
     match refusal {
         Refusal::NotFound(m) => WitError::NotFound(m),
         Refusal::InvalidState(m) => WitError::InvalidState(m),
-    }
-}
-
-fn app_phase(phase: LegPhase) -> pbx_app::LegPhase {
-    match phase {
-        LegPhase::Ringing => pbx_app::LegPhase::Ringing,
-        LegPhase::EarlyMedia => pbx_app::LegPhase::EarlyMedia,
-        LegPhase::Dialing => pbx_app::LegPhase::Dialing,
-        LegPhase::Answered => pbx_app::LegPhase::Answered,
-        LegPhase::Finished => pbx_app::LegPhase::Finished,
-    }
-}
-
-fn app_direction(direction: pbx_sim::Direction) -> pbx_app::Direction {
-    match direction {
-        pbx_sim::Direction::Inbound => pbx_app::Direction::Inbound,
-        pbx_sim::Direction::Outbound => pbx_app::Direction::Outbound,
     }
 }
 
