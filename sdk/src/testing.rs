@@ -276,7 +276,7 @@ fn endpoint(e: &WitEndpoint) -> String {
 )]
 pub(crate) mod stand_in {
     pub(crate) mod cc {
-        use super::super::sim::{Need, check, refine};
+        use super::super::sim::{Need, check, known, refine};
         use super::super::{endpoint, next_leg, next_media, record};
         use crate::bindings::pbx::app::types::{
             CollectOptions, DialOptions, Endpoint, Error, GroupStage, MuteDirection, PlayOptions,
@@ -434,6 +434,8 @@ pub(crate) mod stand_in {
             .map(|()| next_leg())
         }
         pub(crate) fn connect(a: &str, b: &str) -> Result<(), Error> {
+            known(a)?;
+            known(b)?;
             check(a, Need::Answered, "connect")?;
             check(b, Need::Answered, "connect")?;
             record(format!("connect({a}, {b})"))?;
@@ -444,7 +446,7 @@ pub(crate) mod stand_in {
             Ok(())
         }
         pub(crate) fn disconnect(call: &str) -> Result<(), Error> {
-            check(call, Need::Live, "disconnect")?;
+            check(call, Need::Answered, "disconnect")?;
             record(format!("disconnect({call})"))?;
             refine(SimRequest::Disconnect { call: call.into() });
             Ok(())

@@ -3,13 +3,13 @@
 //! `pbx:app/call-app@0.2.0` (`wit/legacy/0.2.0/app.wit`) and `pbx:app/call-app@0.1.0`
 //! (`wit/legacy/0.1.0/app.wit`) in [`v0_2`] and [`v0_1`].
 //!
-//! Invariants: no generated type leaves the crate; `types.rs` and `legacy*.rs` convert to and
-//! from the plain Rust mirrors. The `types` interface of 0.2.0 is the one of 0.3.0 unchanged,
-//! so [`v0_2`] reuses the 0.3 Rust types (`with`): wasmtime type-checks records, variants and
-//! enums by their field and case names, which are equal. Every world links into one
-//! `Linker<HostState>` (their import names differ by version). Host imports are synchronous
-//! (they only queue actions or touch small state); exports are async so that the epoch
-//! callback can yield to the executor while an app runs.
+//! Invariants: no generated type leaves the crate; `convert.rs` and `legacy*.rs` convert to and
+//! from the plain Rust mirrors of `pbx-app`. The `types` interface of 0.2.0 is the one of
+//! 0.3.0 unchanged, so [`v0_2`] reuses the 0.3 Rust types (`with`): wasmtime type-checks
+//! records, variants and enums by their field and case names, which are equal. Every world
+//! links into one `Linker<HostState>` (their import names differ by version). Host imports
+//! are synchronous (they only queue actions or touch small state); exports are async so
+//! that the epoch callback can yield to the executor while an app runs.
 
 #![allow(
     missing_docs,

@@ -21,7 +21,7 @@ use crate::bindings::v0_3::{
 };
 use crate::grants::{AllowEntry, KV_MAX_KEY_BYTES, KV_MAX_LIST_KEYS, KV_MAX_VALUE_BYTES, KvError};
 use crate::host::{HostState, MAX_ACTIONS_PER_EVENT, cut};
-use crate::types::{Action, HttpMethod, HttpRequest, RequestId};
+use pbx_app::{Action, HttpMethod, HttpRequest, RequestId};
 
 /// Most `kv` requests one event may make. Each is a synchronous store statement on the
 /// session's task, so the cap bounds how long one event can hold its call's media tick.

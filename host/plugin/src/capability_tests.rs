@@ -10,7 +10,7 @@ use super::*;
 use crate::bindings::v0_3::http::HttpRequest as WitRequest;
 use crate::grants::{Capabilities, KvBackend, MemoryKv};
 use crate::host::{Directory, Leg};
-use crate::types::{Direction, LegPhase};
+use pbx_app::{Direction, LegPhase};
 
 fn state(caps: Capabilities) -> HostState {
     HostState::new(

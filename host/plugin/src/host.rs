@@ -4,7 +4,8 @@
 //! Invariants:
 //! - Every import validates at once and answers with a WIT `error`; none traps, none blocks.
 //! - Checks run in a fixed order: ids (else `not-found`), the leg's phase (else
-//!   `invalid-state`), then the arguments (else `invalid-argument` / `not-found`), then
+//!   `invalid-state`; the rules and their texts are `pbx_app::phase`, shared with the SDK's
+//!   stand-in host), then the arguments (else `invalid-argument` / `not-found`), then
 //!   session limits and the per-event budget (else `failed`). A refused request changes
 //!   nothing.
 //! - The session mirror (legs with their phase and direction, live conferences, recordings
@@ -35,7 +36,9 @@ use crate::bindings::v0_3::{call_control, conference, log, recording, timers, ty
 use crate::grants::Capabilities;
 use crate::limits::{Deadline, MemoryLimiter};
 use crate::stdio::CapturedOutput;
-use crate::types::{
+pub(crate) use pbx_app::phase::cut;
+use pbx_app::phase::{self, Need};
+use pbx_app::{
     Action, CollectOptions, ConferenceOptions, DialOptions, Direction, Endpoint, GroupStage,
     LegPhase, MediaId, PlayOptions, RecordOptions, RecordTarget, RequestId, SayOptions, TimerId,
 };
@@ -256,58 +259,30 @@ impl HostState {
         self.legs
             .get(call)
             .copied()
-            .ok_or_else(|| not_found(format!("no leg `{}` in this session", cut(call, 64))))
+            .ok_or_else(|| phase::no_leg(call).into())
+    }
+
+    /// The leg `call`, if it may `what` by the rules of [`phase::check`].
+    fn need(&self, call: &str, need: Need, what: &str) -> WitResult<Leg> {
+        let leg = self.leg(call)?;
+        phase::check(call, Some((leg.phase, leg.direction)), need, what)?;
+        Ok(leg)
     }
 
     fn need_live(&self, call: &str) -> WitResult<Leg> {
-        let leg = self.leg(call)?;
-        match leg.phase {
-            LegPhase::Finished => Err(invalid_state(format!("leg `{}` has ended", cut(call, 64)))),
-            LegPhase::HandingOver => Err(invalid_state(format!(
-                "the leg `{}` is being handed over",
-                cut(call, 64)
-            ))),
-            _ => Ok(leg),
-        }
+        self.need(call, Need::Live, "use it")
     }
 
     fn need_answered(&self, call: &str, what: &str) -> WitResult<()> {
-        let leg = self.need_live(call)?;
-        if leg.phase != LegPhase::Answered {
-            return Err(invalid_state(format!(
-                "cannot {what}: leg `{}` is not answered",
-                cut(call, 64)
-            )));
-        }
-        Ok(())
+        self.need(call, Need::Answered, what).map(drop)
     }
 
     fn need_media(&self, call: &str, what: &str) -> WitResult<()> {
-        let leg = self.need_live(call)?;
-        match leg.phase {
-            LegPhase::EarlyMedia | LegPhase::Answered => Ok(()),
-            _ => Err(invalid_state(format!(
-                "cannot {what} before leg `{}` is answered or early media started",
-                cut(call, 64)
-            ))),
-        }
+        self.need(call, Need::Media, what).map(drop)
     }
 
     fn need_inbound_unanswered(&self, call: &str, what: &str) -> WitResult<Leg> {
-        let leg = self.need_live(call)?;
-        if leg.direction == Direction::Outbound {
-            return Err(invalid_state(format!(
-                "cannot {what}: leg `{}` is outbound",
-                cut(call, 64)
-            )));
-        }
-        if leg.phase == LegPhase::Answered {
-            return Err(invalid_state(format!(
-                "cannot {what}: leg `{}` is already answered",
-                cut(call, 64)
-            )));
-        }
-        Ok(leg)
+        self.need(call, Need::InboundUnanswered, what)
     }
 
     fn need_conference(&self, conference: &str) -> WitResult<()> {
@@ -1345,18 +1320,6 @@ fn check_token(what: &str, value: &str, max: usize, ok: impl Fn(char) -> bool) -
         )));
     }
     Ok(())
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-pub(crate) fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]

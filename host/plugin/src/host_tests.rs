@@ -7,7 +7,7 @@ use super::*;
 use crate::bindings::v0_3::{
     call_control as cc, conference as cf, recording as rc, timers as tm, types as wit,
 };
-use crate::types::{JoinOptions, MuteDirection, ParticipantRole, RecordOptions, RingStrategy};
+use pbx_app::{JoinOptions, MuteDirection, ParticipantRole, RecordOptions, RingStrategy};
 
 const C1: &str = "c1";
 
@@ -1469,10 +1469,4 @@ fn sip_uri_hosts() {
     assert!(check_sip_uri("sip:user@[]").is_err());
     assert!(check_sip_uri("sip:;transport=tcp").is_err());
     assert!(check_sip_uri("SIP:host").is_err());
-}
-
-#[test]
-fn cut_respects_char_boundaries() {
-    assert_eq!(cut("héllo", 2), "h");
-    assert_eq!(cut("abc", 10), "abc");
 }

@@ -31,7 +31,7 @@ use crate::bindings::{v0_1, v0_2, v0_3};
 use crate::error::{AppError, chain};
 use crate::host::{HostState, cut};
 use crate::runtime::Inner;
-use crate::types::{
+use pbx_app::{
     AbiVersion, Action, CallEnded, CallInfo, CollectedDigits, Direction, Event, HttpError,
     HttpResponse, LegPhase, MediaFinished, RequestId, TimerId,
 };

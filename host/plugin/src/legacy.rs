@@ -8,7 +8,7 @@
 use crate::bindings::v0_1::{call_control, log, types as wit};
 use crate::bindings::v0_3::{call_control as call_control_v3, types as wit3};
 use crate::host::HostState;
-use crate::types::{
+use pbx_app::{
     CallEnded, CallInfo, CollectEnd, CollectedDigits, Direction, HangupBy, HangupReason,
     MediaFinished, MediaId,
 };

@@ -8,7 +8,7 @@
 use crate::bindings::v0_2::{call_control, conference, log, recording, timers};
 use crate::bindings::v0_3::{self as v3, types as wit};
 use crate::host::{HostState, WitResult};
-use crate::types::{MediaId, TimerId};
+use pbx_app::{MediaId, TimerId};
 
 impl call_control::Host for HostState {
     fn answer(&mut self, call: String) -> WitResult<()> {

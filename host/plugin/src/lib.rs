@@ -19,6 +19,7 @@
 
 mod bindings;
 mod capability;
+mod convert;
 mod error;
 mod grants;
 mod host;
@@ -28,7 +29,6 @@ mod legacy_v0_2;
 mod limits;
 mod runtime;
 mod stdio;
-mod types;
 mod validate;
 
 pub use error::{AppError, PluginError};
@@ -39,12 +39,12 @@ pub use grants::{
 pub use host::{FileExists, NameExists, new_leg_id};
 pub use instance::AppInstance;
 pub use limits::RuntimeStats;
-pub use runtime::{CallContext, CompiledApp, Runtime, RuntimeConfig};
-pub use types::{
+pub use pbx_app::{
     AbiVersion, Action, CallEnded, CallInfo, CollectEnd, CollectOptions, CollectedDigits,
     ConferenceOptions, DialOptions, Direction, Endpoint, Event, GroupStage, HandOverInfo, HangupBy,
     HangupReason, HttpError, HttpMethod, HttpRequest, HttpResponse, JoinOptions, LegPhase,
     MediaFinished, MediaId, MuteDirection, ParticipantRole, PlayOptions, RecordOptions,
     RecordTarget, RecordingInfo, RequestId, RingStrategy, SayOptions, TimerId,
 };
+pub use runtime::{CallContext, CompiledApp, Runtime, RuntimeConfig};
 pub use validate::{ValidationError, check_header as check_component_header};

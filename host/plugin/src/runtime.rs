@@ -29,8 +29,8 @@ use crate::grants::{AppLimits, Capabilities};
 use crate::host::{Directory, FileExists, HostState, Leg, NameExists};
 use crate::instance::{AppInstance, Guest};
 use crate::limits::{Counters, RuntimeStats, Ticker};
-use crate::types::{AbiVersion, Direction, LegPhase};
 use crate::validate::{self, ValidationError};
+use pbx_app::{AbiVersion, Direction, LegPhase};
 
 /// Core instances one app component may contain (Rust std components have a handful).
 const CORE_INSTANCES_PER_APP: u32 = 16;

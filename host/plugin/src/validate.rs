@@ -9,7 +9,7 @@ use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentInstance, ComponentItem};
 use wasmtime::component::{Component, Type};
 
-use crate::types::AbiVersion;
+use pbx_app::AbiVersion;
 
 /// The interface a 0.3 call app must export.
 pub(crate) const HANDLERS_V0_3: &str = "pbx:app/handlers@0.3.0";

@@ -915,7 +915,7 @@ impl Simulation {
                 match outcome {
                     Outcome::Answer { .. } => self.callee_answers(idx),
                     Outcome::Reject { status, .. } => {
-                        let reason = HangupReason::for_status(status);
+                        let reason = reason_for_status(status);
                         let by = if reason == HangupReason::Noanswer {
                             HangupBy::Local
                         } else {
@@ -1266,5 +1266,15 @@ impl Simulation {
             self.now / 1000,
             self.now % 1000
         ));
+    }
+}
+
+/// The reason for a callee's final status, as the host maps it.
+fn reason_for_status(status: u16) -> HangupReason {
+    match status {
+        486 | 600 => HangupReason::Busy,
+        408 | 480 => HangupReason::Noanswer,
+        403 | 404 | 410 | 484 | 603 | 604 => HangupReason::Rejected,
+        _ => HangupReason::Failed,
     }
 }

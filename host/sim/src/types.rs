@@ -1,36 +1,18 @@
 //! The simulator's own plain event and request types: what the engine delivers to an app and
 //! what the app asked for, independent of wasmtime and of the SDK's bindings.
 //!
+//! The words for legs and their ends (direction, phase, who hung up and why, how a
+//! collection ended) are the app contract's own (`pbx-app`, re-exported here), so a driver
+//! hands them to the runtime or the SDK's stand-in unconverted.
+//!
 //! Invariants: leg ids in events and requests are the ids the app sees (the first leg's id
-//! from the scenario, dialled legs' ids as the host returned them to the app); every
-//! `Display` form is one line, and is what transcripts print and `expect request` matches.
+//! from the scenario, dialled legs' ids as the host returned them to the app); the engine
+//! never puts a leg in `LegPhase::HandingOver` (it simulates no hand-over); every `Display`
+//! form is one line, and is what transcripts print and `expect request` matches.
 
 use std::fmt;
 
-/// Which way a leg was set up, seen from the pbx.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// A caller reached the pbx.
-    Inbound,
-    /// The pbx placed the call.
-    Outbound,
-}
-
-/// Where a leg is in its life, as the host's mirror of the session sees it; drivers pass it
-/// to the app runtime so requests are judged as the real host would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LegPhase {
-    /// An inbound leg, offered and unanswered.
-    Ringing,
-    /// An inbound leg with early media, not yet answered.
-    EarlyMedia,
-    /// An outbound leg being dialled.
-    Dialing,
-    /// Answered.
-    Answered,
-    /// Ended (or ending).
-    Finished,
-}
+pub use pbx_app::{CollectEnd, Direction, HangupBy, HangupReason, LegPhase};
 
 /// One leg as the engine sees it, for [`crate::AppDriver::sync_legs`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,91 +23,6 @@ pub struct LegView {
     pub direction: Direction,
     /// Its phase.
     pub phase: LegPhase,
-}
-
-/// Who ended a leg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HangupBy {
-    /// The pbx: the app, a limit or a failure on our side.
-    Local,
-    /// The other party.
-    Remote,
-}
-
-impl HangupBy {
-    /// The WIT name, `local` or `remote`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HangupBy::Local => "local",
-            HangupBy::Remote => "remote",
-        }
-    }
-}
-
-/// Why a leg ended (the WIT `hangup-reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HangupReason {
-    /// An ordinary hangup after answer.
-    Normal,
-    /// A failure, or an unreachable endpoint.
-    Failed,
-    /// Busy (486, 600).
-    Busy,
-    /// Cancelled before answer.
-    Cancel,
-    /// A pbx timer ran out.
-    Timeout,
-    /// Nobody answered within the connect timeout.
-    Noanswer,
-    /// The app failed.
-    AppError,
-    /// Declined (403, 404, 603, ...).
-    Rejected,
-    /// The admin API or shutdown.
-    Admin,
-}
-
-impl HangupReason {
-    /// The WIT name (`normal`, `app-error`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HangupReason::Normal => "normal",
-            HangupReason::Failed => "failed",
-            HangupReason::Busy => "busy",
-            HangupReason::Cancel => "cancel",
-            HangupReason::Timeout => "timeout",
-            HangupReason::Noanswer => "noanswer",
-            HangupReason::AppError => "app-error",
-            HangupReason::Rejected => "rejected",
-            HangupReason::Admin => "admin",
-        }
-    }
-
-    /// Parses a WIT name.
-    pub fn parse(s: &str) -> Option<HangupReason> {
-        Some(match s {
-            "normal" => HangupReason::Normal,
-            "failed" => HangupReason::Failed,
-            "busy" => HangupReason::Busy,
-            "cancel" => HangupReason::Cancel,
-            "timeout" => HangupReason::Timeout,
-            "noanswer" => HangupReason::Noanswer,
-            "app-error" => HangupReason::AppError,
-            "rejected" => HangupReason::Rejected,
-            "admin" => HangupReason::Admin,
-            _ => return None,
-        })
-    }
-
-    /// The reason for a final status: how the host maps a reject or a callee's answer.
-    pub fn for_status(status: u16) -> HangupReason {
-        match status {
-            486 | 600 => HangupReason::Busy,
-            408 | 480 => HangupReason::Noanswer,
-            403 | 404 | 410 | 484 | 603 | 604 => HangupReason::Rejected,
-            _ => HangupReason::Failed,
-        }
-    }
 }
 
 /// How a leg ended, given with [`SimEvent::Finished`].
@@ -150,31 +47,6 @@ pub struct MediaEnd {
     pub completed: bool,
     /// The key that stopped it (`stop-on-dtmf`).
     pub digit: Option<String>,
-}
-
-/// Why a digit collection finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CollectEnd {
-    /// `max-digits` digits were collected.
-    MaxDigits,
-    /// The terminator was pressed.
-    Terminator,
-    /// The inter-digit timeout ran out.
-    Timeout,
-    /// The leg ended or another collection started.
-    Cancelled,
-}
-
-impl CollectEnd {
-    /// The WIT name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CollectEnd::MaxDigits => "max-digits",
-            CollectEnd::Terminator => "terminator",
-            CollectEnd::Timeout => "timeout",
-            CollectEnd::Cancelled => "cancelled",
-        }
-    }
 }
 
 /// The call that starts the session, as `on-call-received` tells it.

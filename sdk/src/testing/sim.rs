@@ -22,13 +22,16 @@
 //!
 //! Invariants: while a simulation runs, the stand-in host of [`crate::testing`] keeps a
 //! mirror of the session's legs (set from the engine before every event, moved by the app's
-//! own answer, reject and hangup) and refuses requests as the pbx would (`invalid-state` for
-//! a leg that ended or is not answered, `not-found` for an unknown leg); every accepted
+//! own answer, reject and hangup) and refuses requests as the pbx would, by the same rules
+//! and with the same texts (`pbx_app::phase`: `invalid-state` for a leg that ended or is
+//! not answered, `not-found` for an unknown leg); every accepted
 //! request is also kept as a [`SimRequest`]. The stand-in's state is reset before and after
 //! a simulation, so ids count from 1 and nothing leaks into the rest of the test.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub(crate) use pbx_app::phase::Need;
+use pbx_app::phase::{self, Refusal};
 use pbx_sim::{AppDriver, LegPhase, LegView, LogLevel};
 pub use pbx_sim::{Failure, Scenario, SimEvent, SimRequest, Transcript};
 
@@ -70,41 +73,22 @@ pub(crate) struct Mirror {
     legs: Vec<LegView>,
 }
 
-/// What a request needs of the leg it names.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Need {
-    /// Not ended.
-    Live,
-    /// Answered or with early media.
-    Media,
-    /// Answered.
-    Answered,
-    /// Inbound and not answered yet.
-    InboundUnanswered,
-}
-
 impl Mirror {
+    fn leg(&self, call: &str) -> Option<&LegView> {
+        self.legs.iter().find(|l| l.id == call)
+    }
+
+    /// Refuses as the pbx would: by the one definition of the rules, `pbx_app::phase`.
     fn check(&self, call: &str, need: Need, what: &str) -> Result<(), WitError> {
-        let Some(leg) = self.legs.iter().find(|l| l.id == call) else {
-            return Err(WitError::NotFound(format!(
-                "no leg `{call}` in this session"
-            )));
-        };
-        let refuse = |why: &str| Err(WitError::InvalidState(format!("cannot {what}: {why}")));
-        match (need, leg.phase) {
-            (_, LegPhase::Finished) => refuse(&format!("leg `{call}` has ended")),
-            (Need::Live, _) => Ok(()),
-            (Need::Media, LegPhase::EarlyMedia | LegPhase::Answered) => Ok(()),
-            (Need::Media, _) => refuse(&format!("leg `{call}` is not answered")),
-            (Need::Answered, LegPhase::Answered) => Ok(()),
-            (Need::Answered, _) => refuse(&format!("leg `{call}` is not answered")),
-            (Need::InboundUnanswered, _) if leg.direction == pbx_sim::Direction::Outbound => {
-                refuse(&format!("leg `{call}` is outbound"))
-            }
-            (Need::InboundUnanswered, LegPhase::Answered) => {
-                refuse(&format!("leg `{call}` is already answered"))
-            }
-            (Need::InboundUnanswered, _) => Ok(()),
+        let leg = self.leg(call).map(|l| (l.phase, l.direction));
+        phase::check(call, leg, need, what).map_err(wit_error)
+    }
+
+    /// Refuses an unknown leg (`not-found`) without judging its phase.
+    fn known(&self, call: &str) -> Result<(), WitError> {
+        match self.leg(call) {
+            Some(_) => Ok(()),
+            None => Err(wit_error(phase::no_leg(call))),
         }
     }
 
@@ -147,6 +131,21 @@ pub(crate) fn check(call: &str, need: Need, what: &str) -> Result<(), WitError> 
         Some(mirror) => mirror.check(call, need, what),
         None => Ok(()),
     })
+}
+
+/// During a simulation: refuses a request naming `call` when the session has no such leg.
+pub(crate) fn known(call: &str) -> Result<(), WitError> {
+    STATE.with(|s| match &s.borrow().sim {
+        Some(mirror) => mirror.known(call),
+        None => Ok(()),
+    })
+}
+
+fn wit_error(refusal: Refusal) -> WitError {
+    match refusal {
+        Refusal::NotFound(m) => WitError::NotFound(m),
+        Refusal::InvalidState(m) => WitError::InvalidState(m),
+    }
 }
 
 /// During a simulation: keeps an accepted request, in its recorded text form, until the
@@ -394,6 +393,55 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(ends, ["dtmf-collected leg-1 \"\" (timeout)"]);
+    }
+
+    /// Makes requests the pbx refuses, and logs each refusal.
+    #[derive(Default)]
+    struct Refused;
+
+    impl App for Refused {
+        fn on_call_received(&mut self, call: Call, _info: &CallInfo) {
+            let report = |r: Result<(), crate::Error>| {
+                if let Err(e) = r {
+                    crate::log::warn!("{e}");
+                }
+            };
+            report(call.say("too early").map(drop));
+            report(call.send_dtmf("1"));
+            report(Call::from_id("nope").hangup());
+            report(call.answer());
+            report(call.answer());
+            report(call.disconnect());
+            report(call.hangup());
+            report(call.say("too late").map(drop));
+        }
+    }
+
+    #[test]
+    fn refusals_have_the_runtimes_texts() {
+        let t = simulate::<Refused>(
+            "call
+wait 1s",
+        );
+        let logs: Vec<&str> = t
+            .requests()
+            .iter()
+            .filter_map(|r| match r {
+                SimRequest::Log { message, .. } => Some(message.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            logs,
+            [
+                "invalid state: cannot say before leg `leg-1` is answered or early media started",
+                "invalid state: cannot send digits: leg `leg-1` is not answered",
+                "not found: no leg `nope` in this session",
+                "invalid state: cannot answer: leg `leg-1` is already answered",
+                "invalid state: leg `leg-1` has ended",
+            ],
+            "{t}"
+        );
     }
 
     #[derive(Default)]

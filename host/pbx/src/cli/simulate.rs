@@ -15,9 +15,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pbx_plugin::{
-    Action, AppInstance, CallContext, CallEnded, CallInfo, Capabilities, CollectEnd,
-    CollectedDigits, Direction, Endpoint, Event, HangupBy, HangupReason, HttpError, HttpResponse,
-    LegPhase, MediaFinished, MemoryKv, RingStrategy, Runtime, RuntimeConfig,
+    Action, AppInstance, CallContext, CallEnded, CallInfo, Capabilities, CollectedDigits, Endpoint,
+    Event, HttpError, HttpResponse, MediaFinished, MemoryKv, RingStrategy, Runtime, RuntimeConfig,
 };
 use pbx_sim::{LogLevel, Scenario, SimEvent, SimRequest, Simulation};
 use tracing::field::{Field, Visit};
@@ -173,7 +172,7 @@ async fn drive(scenario: &Scenario, instance: &mut AppInstance) -> pbx_sim::Tran
     let mut sim = Simulation::new(scenario);
     while let Some(event) = sim.poll_event() {
         for leg in sim.legs() {
-            instance.set_leg(&leg.id, phase(leg.phase), direction(leg.direction));
+            instance.set_leg(&leg.id, leg.phase, leg.direction);
         }
         logs.take();
         let result = instance.deliver(&to_event(&event)).await;
@@ -193,28 +192,11 @@ async fn drive(scenario: &Scenario, instance: &mut AppInstance) -> pbx_sim::Tran
     sim.finish()
 }
 
-fn phase(p: pbx_sim::LegPhase) -> LegPhase {
-    match p {
-        pbx_sim::LegPhase::Ringing => LegPhase::Ringing,
-        pbx_sim::LegPhase::EarlyMedia => LegPhase::EarlyMedia,
-        pbx_sim::LegPhase::Dialing => LegPhase::Dialing,
-        pbx_sim::LegPhase::Answered => LegPhase::Answered,
-        pbx_sim::LegPhase::Finished => LegPhase::Finished,
-    }
-}
-
-fn direction(d: pbx_sim::Direction) -> Direction {
-    match d {
-        pbx_sim::Direction::Inbound => Direction::Inbound,
-        pbx_sim::Direction::Outbound => Direction::Outbound,
-    }
-}
-
 fn to_event(event: &SimEvent) -> Event {
     match event {
         SimEvent::CallReceived(info) => Event::CallReceived(CallInfo {
             id: info.id.clone(),
-            direction: direction(info.direction),
+            direction: info.direction,
             from: info.from.clone(),
             to: info.to.clone(),
             caller_name: info.caller_name.clone(),
@@ -239,22 +221,14 @@ fn to_event(event: &SimEvent) -> Event {
             call: call.clone(),
             collected: CollectedDigits {
                 digits: digits.clone(),
-                end: match end {
-                    pbx_sim::CollectEnd::MaxDigits => CollectEnd::MaxDigits,
-                    pbx_sim::CollectEnd::Terminator => CollectEnd::Terminator,
-                    pbx_sim::CollectEnd::Timeout => CollectEnd::Timeout,
-                    pbx_sim::CollectEnd::Cancelled => CollectEnd::Cancelled,
-                },
+                end: *end,
             },
         },
         SimEvent::Finished { call, ended } => Event::CallFinished {
             call: call.clone(),
             ended: CallEnded {
-                hangup_by: match ended.by {
-                    pbx_sim::HangupBy::Local => HangupBy::Local,
-                    pbx_sim::HangupBy::Remote => HangupBy::Remote,
-                },
-                hangup_reason: reason(ended.reason),
+                hangup_by: ended.by,
+                hangup_reason: ended.reason,
                 sip_status: ended.sip_status,
                 answered: ended.answered,
             },
@@ -284,20 +258,6 @@ fn media(m: &pbx_sim::MediaEnd) -> MediaFinished {
         id: m.id,
         played_completely: m.completed,
         digit: m.digit.clone(),
-    }
-}
-
-fn reason(r: pbx_sim::HangupReason) -> HangupReason {
-    match r {
-        pbx_sim::HangupReason::Normal => HangupReason::Normal,
-        pbx_sim::HangupReason::Failed => HangupReason::Failed,
-        pbx_sim::HangupReason::Busy => HangupReason::Busy,
-        pbx_sim::HangupReason::Cancel => HangupReason::Cancel,
-        pbx_sim::HangupReason::Timeout => HangupReason::Timeout,
-        pbx_sim::HangupReason::Noanswer => HangupReason::Noanswer,
-        pbx_sim::HangupReason::AppError => HangupReason::AppError,
-        pbx_sim::HangupReason::Rejected => HangupReason::Rejected,
-        pbx_sim::HangupReason::Admin => HangupReason::Admin,
     }
 }
 
