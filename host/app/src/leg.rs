@@ -28,13 +28,38 @@ pub enum LegPhase {
     Finished,
 }
 
-/// Which way a leg was set up, seen from the pbx.
+/// Which way a leg was set up, seen from the pbx. The same type is the app's, the call
+/// history's and the API's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Direction {
     /// A caller reached the pbx.
     Inbound,
     /// The pbx placed the call (a `dial`, or `POST /v1/calls`).
     Outbound,
+}
+
+impl Direction {
+    /// The WIT name, `inbound` or `outbound`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+
+    /// Parses a WIT name (the inverse of [`Direction::as_str`]).
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "inbound" => Some(Direction::Inbound),
+            "outbound" => Some(Direction::Outbound),
+            _ => None,
+        }
+    }
 }
 
 /// What the app is told about the call that starts a session.
@@ -66,8 +91,13 @@ pub struct HandOverInfo {
     pub data: String,
 }
 
-/// Who ended a leg.
+/// Who ended a leg. The same type is the app's, the call history's and the API's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum HangupBy {
     /// The pbx ended it: the app, the admin API, a limit or a failure on our side.
     Local,
@@ -83,10 +113,58 @@ impl HangupBy {
             HangupBy::Remote => "remote",
         }
     }
+
+    /// Parses a WIT name (the inverse of [`HangupBy::as_str`]).
+    pub fn parse(s: &str) -> Option<HangupBy> {
+        match s {
+            "local" => Some(HangupBy::Local),
+            "remote" => Some(HangupBy::Remote),
+            _ => None,
+        }
+    }
 }
 
-/// Why a leg ended.
+/// A name that is not one of an enum's WIT names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownName {
+    /// The type it was meant to be.
+    pub kind: &'static str,
+    pub value: String,
+}
+
+macro_rules! wit_name_traits {
+    ($ty:ident) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownName;
+
+            fn from_str(s: &str) -> Result<Self, UnknownName> {
+                $ty::parse(s).ok_or_else(|| UnknownName {
+                    kind: stringify!($ty),
+                    value: s.to_owned(),
+                })
+            }
+        }
+    };
+}
+
+wit_name_traits!(Direction);
+wit_name_traits!(HangupBy);
+wit_name_traits!(HangupReason);
+
+/// Why a leg ended. The same type is the app's, the call history's and the API's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum HangupReason {
     /// An ordinary hangup after the leg was answered.
     Normal,

@@ -26,7 +26,9 @@ pub use action::Action;
 pub use event::{CollectEnd, CollectedDigits, Event, MediaFinished, RecordingInfo};
 pub use http::{HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use ids::{MediaId, RequestId, TimerId};
-pub use leg::{CallEnded, CallInfo, Direction, HandOverInfo, HangupBy, HangupReason, LegPhase};
+pub use leg::{
+    CallEnded, CallInfo, Direction, HandOverInfo, HangupBy, HangupReason, LegPhase, UnknownName,
+};
 pub use options::{
     CollectOptions, ConferenceOptions, DialOptions, Endpoint, GroupStage, JoinOptions,
     MuteDirection, ParticipantRole, PlayOptions, RecordOptions, RecordTarget, RingStrategy,

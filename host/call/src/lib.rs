@@ -16,6 +16,7 @@
 //! forbids them), so a bridge, a conference, a hold or a hand-over is a unit test that runs a
 //! minute of calls in milliseconds (`tests/`).
 
+pub mod dialer;
 mod leg_media;
 mod music;
 mod output;

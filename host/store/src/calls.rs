@@ -22,21 +22,23 @@ const HISTORY_ORDER: &str = "COALESCE(tm_hangup, tm_create) DESC, tm_create DESC
 /// Parses an enum column, reporting a bad value as a conversion failure of column `idx`.
 fn get_enum<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
 where
-    T: std::str::FromStr<Err = StoreError>,
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
 {
     let text: String = row.get(idx)?;
-    text.parse().map_err(|e: StoreError| {
+    text.parse().map_err(|e: T::Err| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
     })
 }
 
 fn get_opt_enum<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>>
 where
-    T: std::str::FromStr<Err = StoreError>,
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
 {
     let text: Option<String> = row.get(idx)?;
     text.map(|t| {
-        t.parse().map_err(|e: StoreError| {
+        t.parse().map_err(|e: T::Err| {
             rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
         })
     })

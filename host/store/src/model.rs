@@ -87,16 +87,6 @@ pub struct FileMeta {
     pub meta: serde_json::Value,
 }
 
-/// Which way a call was set up, seen from the pbx.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// A caller reached the pbx.
-    Inbound,
-    /// The pbx placed the call.
-    Outbound,
-}
-
 /// Where a call is in its life; `Hangup` is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,39 +105,7 @@ pub enum CallStatus {
     Hangup,
 }
 
-/// Who ended a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HangupBy {
-    /// The pbx: the app, the admin API, a limit or a failure on our side.
-    Local,
-    /// The other party.
-    Remote,
-}
-
-/// Why a call ended (the WIT `hangup-reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HangupReason {
-    /// An ordinary hangup after answer.
-    Normal,
-    /// A signalling or media failure.
-    Failed,
-    /// Busy (486, 600).
-    Busy,
-    /// The caller gave up before answer.
-    Cancel,
-    /// A pbx timer ran out.
-    Timeout,
-    /// Nobody answered in time.
-    Noanswer,
-    /// The app trapped, ran out of CPU time or memory.
-    AppError,
-    /// The app rejected the call with a status other than busy.
-    Rejected,
-    /// Shutdown or the admin API ended the call.
-    Admin,
-}
+pub use pbx_app::{Direction, HangupBy, HangupReason};
 
 /// One call leg as shown by the admin API and kept in the call history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,7 +210,6 @@ macro_rules! string_enum {
     };
 }
 
-string_enum!(Direction { Inbound => "inbound", Outbound => "outbound" });
 string_enum!(CallStatus {
     Dialing => "dialing",
     Ringing => "ringing",
@@ -261,19 +218,6 @@ string_enum!(CallStatus {
     Canceling => "canceling",
     Hangup => "hangup",
 });
-string_enum!(HangupBy { Local => "local", Remote => "remote" });
-string_enum!(HangupReason {
-    Normal => "normal",
-    Failed => "failed",
-    Busy => "busy",
-    Cancel => "cancel",
-    Timeout => "timeout",
-    Noanswer => "noanswer",
-    AppError => "app-error",
-    Rejected => "rejected",
-    Admin => "admin",
-});
-
 string_enum!(RecordingTarget {
     Call => "call",
     Bridge => "bridge",

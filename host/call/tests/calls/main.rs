@@ -7,6 +7,7 @@ mod net;
 mod bridge;
 mod conference;
 mod dtmf;
+mod group;
 mod handover;
 mod hold;
 mod recording;

@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
     clippy::disallowed_methods,
     reason = "tests need an arbitrary origin for virtual time"
 )]
-fn origin() -> Instant {
+pub(crate) fn origin() -> Instant {
     Instant::now()
 }
 

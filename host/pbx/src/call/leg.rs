@@ -7,20 +7,14 @@
 
 use std::net::SocketAddr;
 
+use pbx_plugin::Direction;
 use pbx_sip::CallKey;
 use pbx_store::CallRecord;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-use super::dialer::{AttemptId, Dialer};
 use super::state::CallState;
-
-/// Which way the leg was set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LegDirection {
-    Inbound,
-    Outbound,
-}
+use pbx_call::dialer::{AttemptId, Dialer};
 
 /// The leg's RTP socket and our side of its SDP (the media itself is in the plane).
 pub(crate) struct LegRtp {
@@ -43,7 +37,7 @@ pub(crate) enum TransferRole {
 /// One leg of the session.
 pub(crate) struct Leg {
     pub(crate) id: String,
-    pub(crate) direction: LegDirection,
+    pub(crate) direction: Direction,
     pub(crate) record: CallRecord,
     pub(crate) state: CallState,
     /// The SIP dialog: the inbound INVITE, or the winning attempt of an outbound leg.
@@ -86,7 +80,7 @@ pub(crate) struct DialParams {
 impl Leg {
     pub(crate) fn new(
         id: String,
-        direction: LegDirection,
+        direction: Direction,
         record: CallRecord,
         state: CallState,
     ) -> Self {

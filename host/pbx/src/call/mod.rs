@@ -7,7 +7,6 @@
 //! conference's view, with the owning session's mailbox, and nothing else.
 
 mod conference;
-pub mod dialer;
 mod leg;
 mod recording;
 pub mod rtp_ports;

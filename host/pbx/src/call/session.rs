@@ -24,7 +24,7 @@ use pbx_media::player::{MediaKind, PlayOpts};
 use pbx_media::recorder::WavRecorder;
 use pbx_media::session::{RtpSession, SessionConfig};
 use pbx_plugin::{
-    Action, AppError, AppInstance, DialOptions, Endpoint, Event, GroupStage, LegPhase,
+    Action, AppError, AppInstance, DialOptions, Direction, Endpoint, Event, GroupStage, LegPhase,
     MuteDirection, RecordTarget, RingStrategy,
 };
 use pbx_sip::{CallKey, EndCause, IncomingCall, OutgoingCall, Peer, Transport};
@@ -36,12 +36,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::conference::Conference;
-use super::dialer::{Dialer, DialerOutput, Member, Stage, Strategy, Target};
-use super::leg::{DialParams, Leg, LegDirection, LegRtp, TransferRole};
+use super::leg::{DialParams, Leg, LegRtp, TransferRole};
 use super::recording::{RecFile, Recording};
 use super::state::{CallState, Ending, HangupBy, HangupReason, reason_for_reject_status};
 use super::{CallMsg, Calls, ConferenceView, MovingLeg, ParticipantView, SipMsg};
 use crate::sip_shell::{SipCommand, SipHandle};
+use pbx_call::dialer::{Dialer, DialerOutput, Member, Stage, Strategy, Target};
 
 mod actions;
 mod conferences;
@@ -302,7 +302,7 @@ impl Session {
             id: id.clone(),
             app_id: None,
             app_version: None,
-            direction: pbx_store::Direction::Inbound,
+            direction: Direction::Inbound,
             from: incoming
                 .from_user
                 .clone()
@@ -322,7 +322,7 @@ impl Session {
         };
         let mut leg = Leg::new(
             id.clone(),
-            LegDirection::Inbound,
+            Direction::Inbound,
             record,
             CallState::inbound(now),
         );
@@ -576,7 +576,7 @@ fn outbound_record(
         id: id.to_string(),
         app_id,
         app_version,
-        direction: pbx_store::Direction::Outbound,
+        direction: Direction::Outbound,
         from: from.to_string(),
         to,
         status: pbx_store::CallStatus::Dialing,
@@ -625,7 +625,7 @@ impl Session {
                 serde_json::json!({ "from": from, "to": record.to, "master_call_id": self.master }),
             );
         }
-        let leg = Leg::new(id, LegDirection::Outbound, record, CallState::outbound(now));
+        let leg = Leg::new(id, Direction::Outbound, record, CallState::outbound(now));
         if leg.id != self.master {
             // The first leg of an API-placed call was counted when it was registered.
             metrics::counter!(crate::metrics::CALL_ATTEMPTS, "direction" => "outbound")
@@ -1426,7 +1426,7 @@ impl Session {
 
     async fn answer(&mut self, idx: usize) {
         let leg = &self.legs[idx];
-        if leg.is_answered() || leg.direction != LegDirection::Inbound || leg.is_over() {
+        if leg.is_answered() || leg.direction != Direction::Inbound || leg.is_over() {
             return;
         }
         let sdp = leg.rtp.as_ref().map(|m| m.local_sdp.clone().into_bytes());
@@ -1452,7 +1452,7 @@ impl Session {
         let leg = &self.legs[idx];
         if leg.is_answered()
             || self.media.is_flowing(&leg.id)
-            || leg.direction != LegDirection::Inbound
+            || leg.direction != Direction::Inbound
         {
             return;
         }
@@ -1518,7 +1518,7 @@ impl Session {
             if let Some(key) = key {
                 self.sip.send(SipCommand::Hangup { key }).await;
             }
-        } else if leg.direction == LegDirection::Outbound {
+        } else if leg.direction == Direction::Outbound {
             if let Some(d) = leg.dialer.as_mut() {
                 d.abort();
             }
@@ -1569,11 +1569,7 @@ impl Session {
         // The app hears about stopped media and left conferences before on-call-finished;
         // its mirror must already treat the leg as ended so it cannot act on it meanwhile.
         if let Some(app) = self.app.as_mut() {
-            let direction = match self.legs[idx].direction {
-                LegDirection::Inbound => pbx_plugin::Direction::Inbound,
-                LegDirection::Outbound => pbx_plugin::Direction::Outbound,
-            };
-            app.set_leg(&call, LegPhase::Finished, direction);
+            app.set_leg(&call, LegPhase::Finished, self.legs[idx].direction);
         }
         debug!(
             leg = %call,
@@ -1639,10 +1635,7 @@ impl Session {
     /// Counts how the leg ended and what its RTP saw, for `/metrics`.
     fn record_outcome_metrics(&self, idx: usize) {
         let leg = &self.legs[idx];
-        let direction = match leg.direction {
-            LegDirection::Inbound => "inbound",
-            LegDirection::Outbound => "outbound",
-        };
+        let direction = leg.direction.as_str();
         let reason = leg.record.hangup_reason.map_or("none", |r| r.as_str());
         metrics::counter!(
             crate::metrics::CALL_OUTCOMES,
@@ -1691,7 +1684,7 @@ impl Session {
                 continue;
             }
             let end = ending(HangupBy::Local, HangupReason::AppError, None);
-            if leg.direction == LegDirection::Inbound && !leg.is_answered() {
+            if leg.direction == Direction::Inbound && !leg.is_answered() {
                 let end = self.fail_app_start(idx).await;
                 self.finish_leg(idx, end).await;
             } else {
@@ -1944,28 +1937,10 @@ fn trunk_request_uri(trunk: &pbx_store::Trunk, number: &str) -> Option<String> {
 /// How a leg ended, as the app is told.
 fn call_ended(end: Ending, answered: bool) -> pbx_plugin::CallEnded {
     pbx_plugin::CallEnded {
-        hangup_by: match end.by {
-            HangupBy::Local => pbx_plugin::HangupBy::Local,
-            HangupBy::Remote => pbx_plugin::HangupBy::Remote,
-        },
-        hangup_reason: reason_to_app(end.reason),
+        hangup_by: end.by,
+        hangup_reason: end.reason,
         sip_status: end.sip_status,
         answered,
-    }
-}
-
-fn reason_to_app(reason: HangupReason) -> pbx_plugin::HangupReason {
-    use pbx_plugin::HangupReason as R;
-    match reason {
-        HangupReason::Normal => R::Normal,
-        HangupReason::Failed => R::Failed,
-        HangupReason::Busy => R::Busy,
-        HangupReason::Cancel => R::Cancel,
-        HangupReason::Timeout => R::Timeout,
-        HangupReason::Noanswer => R::Noanswer,
-        HangupReason::AppError => R::AppError,
-        HangupReason::Rejected => R::Rejected,
-        HangupReason::Admin => R::Admin,
     }
 }
 

@@ -51,18 +51,14 @@ impl Session {
                 LegPhase::Finished
             } else if leg.is_answered() {
                 LegPhase::Answered
-            } else if leg.direction == LegDirection::Outbound {
+            } else if leg.direction == Direction::Outbound {
                 LegPhase::Dialing
             } else if self.media.is_flowing(&leg.id) {
                 LegPhase::EarlyMedia
             } else {
                 LegPhase::Ringing
             };
-            let direction = match leg.direction {
-                LegDirection::Inbound => pbx_plugin::Direction::Inbound,
-                LegDirection::Outbound => pbx_plugin::Direction::Outbound,
-            };
-            app.set_leg(&leg.id, phase, direction);
+            app.set_leg(&leg.id, phase, leg.direction);
         }
     }
 

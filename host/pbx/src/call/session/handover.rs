@@ -136,7 +136,7 @@ impl Session {
         leg.record.app_id = Some(app_id.clone());
         leg.record.app_version = Some(version);
         let call = leg.id.clone();
-        let outbound = leg.direction == LegDirection::Outbound;
+        let outbound = leg.direction == Direction::Outbound;
         self.master = call.clone();
         self.events.sink.set_master(&call);
         self.app_id = Some(app_id.clone());
@@ -194,7 +194,7 @@ impl Session {
                 CallMsg::HandOverFailed {
                     call,
                     reason: "the leg ended in the other app".into(),
-                    outbound: leg.direction == LegDirection::Outbound,
+                    outbound: leg.direction == Direction::Outbound,
                     ended: call_ended(end, leg.is_answered()),
                 }
             }

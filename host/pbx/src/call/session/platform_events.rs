@@ -124,10 +124,7 @@ fn platform_event(event: &Event) -> Option<Platform> {
                 EventType::CallReceived
             };
             let mut properties = json!({
-                "direction": match info.direction {
-                    Direction::Inbound => "inbound",
-                    Direction::Outbound => "outbound",
-                },
+                "direction": info.direction.as_str(),
                 "from": info.from,
                 "to": info.to,
                 "caller_name": info.caller_name,
@@ -182,10 +179,7 @@ fn platform_event(event: &Event) -> Option<Platform> {
                 kind,
                 call,
                 json!({
-                    "hangup_by": match ended.hangup_by {
-                        pbx_plugin::HangupBy::Local => "local",
-                        pbx_plugin::HangupBy::Remote => "remote",
-                    },
+                    "hangup_by": ended.hangup_by.as_str(),
                     "hangup_reason": ended.hangup_reason.as_str(),
                     "sip_status": ended.sip_status,
                     "answered": ended.answered,

@@ -8,12 +8,12 @@
 //!
 //! Invariants: the first answer wins and every other live attempt is cancelled; the dialer
 //! ends exactly once, with `Answered` or `Failed`; time is an argument, so group timeouts are
-//! tested in virtual time below.
+//! tested in virtual time in `tests/calls/group.rs`.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::state::HangupReason;
+use pbx_app::HangupReason;
 
 /// One SIP destination an attempt is sent to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,196 +348,8 @@ impl Dialer {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests unwrap known-good values")]
 mod tests {
     use super::*;
-
-    fn target(name: &str) -> Target {
-        Target {
-            request_uri: format!("sip:{name}@127.0.0.1"),
-            label: name.to_string(),
-            trunk: None,
-        }
-    }
-
-    fn drain(d: &mut Dialer) -> Vec<DialerOutput> {
-        std::iter::from_fn(|| d.poll_output()).collect()
-    }
-
-    fn started(outputs: &[DialerOutput]) -> Vec<(AttemptId, String)> {
-        outputs
-            .iter()
-            .filter_map(|o| match o {
-                DialerOutput::Start { attempt, target } => Some((*attempt, target.label.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn ring_all_first_answer_wins_and_the_rest_are_cancelled() {
-        let t0 = Instant::now();
-        let mut d = Dialer::new(vec![Stage {
-            members: vec![
-                Member::Parallel(vec![target("alice")]),
-                Member::Parallel(vec![target("bob")]),
-            ],
-            strategy: Strategy::RingAll,
-            timeout: Duration::from_secs(20),
-        }]);
-        d.start(t0);
-        let out = drain(&mut d);
-        assert_eq!(started(&out), vec![(1, "alice".into()), (2, "bob".into())]);
-        d.on_answered(2);
-        assert_eq!(
-            drain(&mut d),
-            vec![
-                DialerOutput::Cancel { attempt: 1 },
-                DialerOutput::Answered { attempt: 2 }
-            ]
-        );
-        assert!(d.is_finished());
-        assert_eq!(d.poll_timeout(), None);
-    }
-
-    #[test]
-    fn ring_all_then_linear_in_virtual_time() {
-        let t0 = Instant::now();
-        let mut d = Dialer::new(vec![
-            Stage {
-                members: vec![
-                    Member::Parallel(vec![target("alice")]),
-                    Member::Parallel(vec![target("bob")]),
-                ],
-                strategy: Strategy::RingAll,
-                timeout: Duration::from_secs(20),
-            },
-            Stage {
-                members: vec![
-                    Member::Parallel(vec![target("carol")]),
-                    Member::Parallel(vec![target("dave")]),
-                ],
-                strategy: Strategy::Linear,
-                timeout: Duration::from_secs(10),
-            },
-        ]);
-        d.start(t0);
-        drain(&mut d);
-        assert_eq!(d.poll_timeout(), Some(t0 + Duration::from_secs(20)));
-        // Too early: nothing happens.
-        d.handle_timeout(t0 + Duration::from_secs(19));
-        assert!(drain(&mut d).is_empty());
-        let t1 = t0 + Duration::from_secs(20);
-        d.handle_timeout(t1);
-        let out = drain(&mut d);
-        assert!(out.contains(&DialerOutput::Cancel { attempt: 1 }));
-        assert!(out.contains(&DialerOutput::Cancel { attempt: 2 }));
-        assert_eq!(started(&out), vec![(3, "carol".into())]);
-        // carol is busy: dave rings at once with a fresh 10 s.
-        let t2 = t1 + Duration::from_secs(3);
-        d.on_failed(t2, 3, 486);
-        assert_eq!(started(&drain(&mut d)), vec![(4, "dave".into())]);
-        assert_eq!(d.poll_timeout(), Some(t2 + Duration::from_secs(10)));
-        d.handle_timeout(t2 + Duration::from_secs(10));
-        let out = drain(&mut d);
-        assert_eq!(
-            out,
-            vec![
-                DialerOutput::Cancel { attempt: 4 },
-                DialerOutput::Failed {
-                    reason: HangupReason::Noanswer,
-                    status: Some(408)
-                }
-            ]
-        );
-        assert!(d.is_finished());
-    }
-
-    #[test]
-    fn failover_moves_on_only_when_a_trunk_failed() {
-        let t0 = Instant::now();
-        let stage = |members| Stage {
-            members,
-            strategy: Strategy::RingAll,
-            timeout: Duration::from_secs(30),
-        };
-        // 503 from the first trunk: the second is tried.
-        let mut d = Dialer::new(vec![stage(vec![Member::Failover(vec![
-            target("trunk1"),
-            target("trunk2"),
-        ])])]);
-        d.start(t0);
-        assert_eq!(started(&drain(&mut d)), vec![(1, "trunk1".into())]);
-        d.on_failed(t0, 1, 503);
-        assert_eq!(started(&drain(&mut d)), vec![(2, "trunk2".into())]);
-        d.on_answered(2);
-        assert_eq!(drain(&mut d), vec![DialerOutput::Answered { attempt: 2 }]);
-
-        // 486 from the first trunk: busy is final, no failover.
-        for (status, reason) in [
-            (486, HangupReason::Busy),
-            (480, HangupReason::Noanswer),
-            (487, HangupReason::Cancel),
-        ] {
-            let mut d = Dialer::new(vec![stage(vec![Member::Failover(vec![
-                target("trunk1"),
-                target("trunk2"),
-            ])])]);
-            d.start(t0);
-            drain(&mut d);
-            d.on_failed(t0, 1, status);
-            let out = drain(&mut d);
-            assert!(started(&out).is_empty(), "{status} must not fail over");
-            assert_eq!(
-                out,
-                vec![DialerOutput::Failed {
-                    reason,
-                    status: Some(status)
-                }]
-            );
-        }
-    }
-
-    #[test]
-    fn unreachable_members_are_skipped_and_reported() {
-        let t0 = Instant::now();
-        let mut d = Dialer::new(vec![Stage {
-            members: vec![Member::Unreachable(HangupReason::Failed)],
-            strategy: Strategy::Linear,
-            timeout: Duration::from_secs(5),
-        }]);
-        d.start(t0);
-        assert_eq!(
-            drain(&mut d),
-            vec![DialerOutput::Failed {
-                reason: HangupReason::Failed,
-                status: None
-            }]
-        );
-    }
-
-    #[test]
-    fn abort_cancels_live_attempts_and_reports_nothing_more() {
-        let t0 = Instant::now();
-        let mut d = Dialer::new(vec![Stage {
-            members: vec![Member::Parallel(vec![target("a"), target("b")])],
-            strategy: Strategy::RingAll,
-            timeout: Duration::from_secs(5),
-        }]);
-        d.start(t0);
-        drain(&mut d);
-        d.abort();
-        assert_eq!(
-            drain(&mut d),
-            vec![
-                DialerOutput::Cancel { attempt: 1 },
-                DialerOutput::Cancel { attempt: 2 }
-            ]
-        );
-        d.on_answered(1);
-        d.handle_timeout(t0 + Duration::from_secs(60));
-        assert!(drain(&mut d).is_empty());
-    }
 
     #[test]
     fn status_classes() {
