@@ -23,7 +23,7 @@
 # bridged calls, default "50"), CONFS (conference sizes, default "5 15 32 50 100", 2..100),
 # WINDOW (measured seconds, default 20), KEEP=1 keeps the work directory (pbx log, sipp
 # stats). A case whose legs do not all come up (a host limit such as MAX_LIVE_LEGS in
-# host/plugin/src/host.rs, a failed dial) is listed as not measured.
+# host/plugin/src/host/call_control.rs, a failed dial) is listed as not measured.
 # "UDP drops" counts the namespace's UDP InErrors + RcvbufErrors: sipp's callers never read
 # the RTP pbx sends them, so their bound media sockets fill and drop (about 80/s in every
 # case); `ss -uamn` in the namespace shows pbx's own sockets with no drops.

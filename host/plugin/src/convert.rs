@@ -5,7 +5,7 @@
 //! Invariants: these are the only places the plain types meet the generated ones, so no
 //! binding type leaves the crate; every conversion is total (a variant for a variant, a field
 //! for a field), with nothing to check: import arguments that need checks go through
-//! `host.rs` instead.
+//! `host/` instead.
 
 use pbx_app::phase::Refusal;
 use pbx_app::{

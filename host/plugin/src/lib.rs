@@ -11,14 +11,13 @@
 //!
 //! Invariants: an app can never harm the host or another session. Each event runs under a
 //! CPU deadline (epoch interruption, `limits.rs`), each instance has a memory cap, WASI
-//! grants no files, environment or network (`host.rs`), capabilities reach only what was
-//! granted (`capability.rs`: no HTTP host off the allow-list), every import validates its input
+//! grants no files, environment or network (`host/mod.rs`), capabilities reach only what was
+//! granted (`host/http.rs`: no HTTP host off the allow-list), every import validates its input
 //! against the session mirror and answers with a WIT error rather than trapping, and an app
 //! failure ([`AppError`]) poisons only its own instance. No generated binding type is part
 //! of the public API.
 
 mod bindings;
-mod capability;
 mod convert;
 mod error;
 mod grants;

@@ -1,13 +1,21 @@
-//! Unit tests of every import rule of `host.rs`, driven through the generated host traits
+//! Unit tests of every import rule of `call_control.rs`, `conference.rs`, `recording.rs`,
+//! `timers.rs` and the shared checks of `mod.rs`, driven through the generated host traits
 //! (what an app sees), plus the 0.1 adapters of `legacy.rs`.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+use super::call_control::{MAX_HAND_OVER_DATA, MAX_LIVE_LEGS, MAX_REFUSE_REASON, check_sip_uri};
+use super::conference::MAX_CONFERENCES;
+use super::recording::MAX_RECORDINGS;
+use super::timers::MAX_TIMERS;
 use super::*;
 use crate::bindings::v0_3::{
     call_control as cc, conference as cf, recording as rc, timers as tm, types as wit,
 };
-use pbx_app::{JoinOptions, MuteDirection, ParticipantRole, RecordOptions, RingStrategy};
+use pbx_app::{
+    CollectOptions, DialOptions, Endpoint, JoinOptions, MuteDirection, ParticipantRole,
+    RecordOptions, RecordTarget, RingStrategy,
+};
 
 const C1: &str = "c1";
 

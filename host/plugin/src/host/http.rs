@@ -1,31 +1,21 @@
-//! The host side of the `pbx:app@0.3.0` capability imports: `kv`, `http` and `config`.
+//! `pbx:app/http@0.3.0`: outgoing HTTP requests to the hosts on the app's allow-list,
+//! queued as [`Action::HttpRequest`]; the answer comes back as an `HttpResponse` event.
 //!
-//! Invariants:
-//! - Every import answers at once with a WIT `capability-error`; none traps, none blocks on
-//!   the network. A refused request changes nothing.
-//! - Nothing is reachable without its grant ([`Capabilities`]): `kv` needs a backend, `http`
-//!   a host on the allow-list; `config` only ever shows the app its own values and secrets.
-//! - `kv` checks keys (1 to 256 bytes) and values (at most 64 KiB) before the backend sees
-//!   them, caps listings at 1000 keys and one event at [`MAX_KV_OPS_PER_EVENT`] requests.
-//! - `http.send` checks the method, the URL (parsed once with `url`; the action carries that
-//!   normalised URL, so the host fetches exactly what was checked), the host and port
-//!   against the allow-list, the headers and the body size, then queues
-//!   [`Action::HttpRequest`] with a fresh session-unique id; at most
-//!   [`MAX_HTTP_IN_FLIGHT`] requests of a session are unanswered at once.
+//! Invariants: `send` checks the method, the URL (parsed once with `url`; the action carries
+//! that normalised URL, so the host fetches exactly what was checked), the host and port
+//! against the allow-list, the headers and the body size, then queues
+//! [`Action::HttpRequest`] with a fresh session-unique id; at most [`MAX_HTTP_IN_FLIGHT`]
+//! requests of a session are unanswered at once. Headers the host sets itself (`host`, the
+//! hop-by-hop ones, `proxy-*`) are refused.
 
 use std::time::Duration;
 
-use crate::bindings::v0_3::{
-    capability_types::{self, CapabilityError},
-    config, http, kv,
-};
-use crate::grants::{AllowEntry, KV_MAX_KEY_BYTES, KV_MAX_LIST_KEYS, KV_MAX_VALUE_BYTES, KvError};
-use crate::host::{HostState, MAX_ACTIONS_PER_EVENT, cut};
+use super::capability_types::{CapResult, failed, invalid, not_granted, too_large};
+use super::{HostState, MAX_ACTIONS_PER_EVENT, cut};
+use crate::bindings::v0_3::http;
+use crate::grants::AllowEntry;
 use pbx_app::{Action, HttpMethod, HttpRequest, RequestId};
 
-/// Most `kv` requests one event may make. Each is a synchronous store statement on the
-/// session's task, so the cap bounds how long one event can hold its call's media tick.
-pub(crate) const MAX_KV_OPS_PER_EVENT: u32 = 100;
 /// Most HTTP requests of one session in flight at once.
 pub(crate) const MAX_HTTP_IN_FLIGHT: usize = 16;
 /// Largest HTTP request body.
@@ -49,98 +39,6 @@ const RESERVED_HEADERS: [&str; 8] = [
     "trailer",
     "upgrade",
 ];
-
-type CapResult<T> = Result<T, CapabilityError>;
-
-fn not_granted(msg: impl Into<String>) -> CapabilityError {
-    CapabilityError::NotGranted(msg.into())
-}
-fn too_large(msg: impl Into<String>) -> CapabilityError {
-    CapabilityError::TooLarge(msg.into())
-}
-fn invalid(msg: impl Into<String>) -> CapabilityError {
-    CapabilityError::InvalidArgument(msg.into())
-}
-fn failed(msg: impl Into<String>) -> CapabilityError {
-    CapabilityError::Failed(msg.into())
-}
-
-impl From<KvError> for CapabilityError {
-    fn from(e: KvError) -> Self {
-        match e {
-            KvError::TooLarge(m) => too_large(m),
-            KvError::Invalid(m) => invalid(m),
-            KvError::Failed(m) => failed(m),
-        }
-    }
-}
-
-impl HostState {
-    /// The key-value backend, after counting the request against the event's budget.
-    fn kv_backend(&mut self) -> CapResult<std::sync::Arc<dyn crate::grants::KvBackend>> {
-        let Some(kv) = self.caps.kv.clone() else {
-            return Err(not_granted("kv is not enabled for this app"));
-        };
-        if self.kv_ops >= MAX_KV_OPS_PER_EVENT {
-            return Err(failed(format!(
-                "too many kv requests in one event (limit {MAX_KV_OPS_PER_EVENT})"
-            )));
-        }
-        self.kv_ops += 1;
-        Ok(kv)
-    }
-}
-
-fn check_key(key: &str) -> CapResult<()> {
-    if key.is_empty() || key.len() > KV_MAX_KEY_BYTES {
-        return Err(invalid(format!(
-            "a key has 1 to {KV_MAX_KEY_BYTES} bytes, not {}",
-            key.len()
-        )));
-    }
-    Ok(())
-}
-
-impl capability_types::Host for HostState {}
-
-impl kv::Host for HostState {
-    fn get(&mut self, key: String) -> CapResult<Option<Vec<u8>>> {
-        let kv = self.kv_backend()?;
-        check_key(&key)?;
-        Ok(kv.get(&key)?)
-    }
-
-    fn set(&mut self, key: String, value: Vec<u8>) -> CapResult<()> {
-        let kv = self.kv_backend()?;
-        check_key(&key)?;
-        if value.len() > KV_MAX_VALUE_BYTES {
-            return Err(too_large(format!(
-                "a value has at most {KV_MAX_VALUE_BYTES} bytes, not {}",
-                value.len()
-            )));
-        }
-        Ok(kv.set(&key, &value)?)
-    }
-
-    fn delete(&mut self, key: String) -> CapResult<bool> {
-        let kv = self.kv_backend()?;
-        check_key(&key)?;
-        Ok(kv.delete(&key)?)
-    }
-
-    fn list_keys(&mut self, prefix: String) -> CapResult<Vec<String>> {
-        let kv = self.kv_backend()?;
-        if prefix.len() > KV_MAX_KEY_BYTES {
-            return Err(invalid(format!(
-                "a prefix has at most {KV_MAX_KEY_BYTES} bytes, not {}",
-                prefix.len()
-            )));
-        }
-        let mut keys = kv.list_keys(&prefix, KV_MAX_LIST_KEYS)?;
-        keys.truncate(KV_MAX_LIST_KEYS);
-        Ok(keys)
-    }
-}
 
 impl http::Host for HostState {
     fn send(&mut self, request: http::HttpRequest) -> CapResult<RequestId> {
@@ -272,35 +170,3 @@ fn check_headers(headers: &[(String, String)]) -> CapResult<()> {
     }
     Ok(())
 }
-
-impl config::Host for HostState {
-    fn get(&mut self, name: String) -> Option<String> {
-        self.caps
-            .config
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-    }
-
-    fn secret(&mut self, name: String) -> CapResult<String> {
-        self.caps
-            .secrets
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "no secret `{}` is set for this app",
-                    cut(&name, 64)
-                ))
-            })
-    }
-
-    fn all(&mut self) -> Vec<(String, String)> {
-        self.caps.config.clone()
-    }
-}
-
-#[cfg(test)]
-#[path = "capability_tests.rs"]
-mod tests;

@@ -1,16 +1,22 @@
-//! Unit tests of every capability rule of `capability.rs`, driven through the generated host
-//! traits (what an app sees), plus the one-line 0.2 delegations of `legacy_v0_2.rs`.
+//! Unit tests of every capability rule of `kv.rs`, `http.rs` and `config.rs`, driven through
+//! the generated host traits (what an app sees), plus the one-line 0.2 delegations of
+//! `legacy_v0_2.rs`.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::*;
+use super::capability_types::CapResult;
+use super::http::{MAX_HTTP_BODY, MAX_HTTP_IN_FLIGHT};
+use super::kv::MAX_KV_OPS_PER_EVENT;
+use super::{Directory, HostState, Leg};
+use crate::bindings::v0_3::capability_types::CapabilityError;
 use crate::bindings::v0_3::http::HttpRequest as WitRequest;
-use crate::grants::{Capabilities, KvBackend, MemoryKv};
-use crate::host::{Directory, Leg};
-use pbx_app::{Direction, LegPhase};
+use crate::bindings::v0_3::{config, http, kv};
+use crate::grants::{Capabilities, KvBackend, KvError, MemoryKv};
+use pbx_app::{Action, Direction, HttpMethod, HttpRequest, LegPhase};
 
 fn state(caps: Capabilities) -> HostState {
     HostState::new(
