@@ -19,11 +19,19 @@
 # each leg every 20 ms; this is the check that relay really happens.
 #
 # Runs pbx (release) inside a loopback-only network namespace like bench-sipp.sh; prints
-# Markdown tables for docs/benchmarks.md. Knobs (environment): BRIDGES (numbers of concurrent
+# Markdown tables for docs/benchmarks.md. Knobs (environment): ANSWERED (numbers of concurrent
+# calls answered by the app, which plays music to each: media anchored in pbx, nothing
+# dialled; default none), BRIDGES (numbers of concurrent
 # bridged calls, default "50"), CONFS (conference sizes, default "5 15 32 50 100", 2..100),
 # WINDOW (measured seconds, default 20), KEEP=1 keeps the work directory (pbx log, sipp
 # stats). A case whose legs do not all come up (a host limit such as MAX_LIVE_LEGS in
 # host/plugin/src/host/call_control.rs, a failed dial) is listed as not measured.
+# PIN=1 pins pbx to core 1 and sipp to core 0 (`taskset`), as ../shared/bench/README.md asks.
+# RATE (new calls per second, default 50) and SETUP_LIMIT (seconds until every leg must be up,
+# default 6) size the ramp: 1,000 calls want RATE=100 SETUP_LIMIT=14.
+# REFERENCE=N also measures rtpengine's userspace relay (Debian rtpengine-daemon, installed on
+# demand) relaying N calls for WINDOW s in the same run, pinned like pbx, with
+# ../shared/bench/ng.py and rtpgen.c; its CPU-s per call-minute is the ratio's denominator.
 # "UDP drops" counts the namespace's UDP InErrors + RcvbufErrors: sipp's callers never read
 # the RTP pbx sends them, so their bound media sockets fill and drop (about 80/s in every
 # case); `ss -uamn` in the namespace shows pbx's own sockets with no drops.
@@ -32,6 +40,9 @@ cd "$(dirname "$0")/.."
 
 if [ "${PBX_BENCH_IN_NETNS:-0}" != 1 ]; then
     scripts/install-deps.sh --test
+    if [ -n "${REFERENCE:-}" ] && ! command -v rtpengine >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q rtpengine-daemon >/dev/null
+    fi
     scripts/build-plugins.sh -p bench-media
     cargo build --release -p pbx
     exec unshare -n bash -c 'ip link set lo up && PBX_BENCH_IN_NETNS=1 exec "$0" "$@"' "$0" "$@"
@@ -46,10 +57,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-BRIDGES=${BRIDGES:-50}
+ANSWERED=${ANSWERED:-}
+BRIDGES=${BRIDGES-50}
 CONFS=${CONFS:-5 15 32 50 100}
 WINDOW=${WINDOW:-20}
-SETUP_LIMIT=6                  # seconds from the first INVITE until every leg is up
+SETUP_LIMIT=${SETUP_LIMIT:-6}  # seconds from the first INVITE until every leg is up
+RATE=${RATE:-50}               # new calls per second while a case sets up
 TALK=$((WINDOW + SETUP_LIMIT + 2))
 QUIET=10
 QUIET_WINDOW=4
@@ -59,6 +72,7 @@ TOKEN=bench-token-123
 RELAY_PORT=7100                # UAS answering PCMA: same codec as the callers
 TRANSCODE_PORT=7200            # UAS answering PCMU only
 hz=$(getconf CLK_TCK)
+if [ "${PIN:-0}" = 1 ]; then pin_pbx="taskset -c 1"; pin_load="taskset -c 0"; else pin_pbx=; pin_load=; fi
 
 # ----- inputs: the 20 ms A-law pcap and the sipp scenarios ------------------------------------
 
@@ -209,16 +223,16 @@ uas_scenario 0 PCMU > "$work/uas-pcmu.xml"
 
 # ----- pbx, the callees and the app ---------------------------------------------------------
 
-RUST_LOG=${PBX_LOG:-warn} "$root/target/release/pbx" serve --sip $SIP --http $HTTP \
+RUST_LOG=${PBX_LOG:-warn} $pin_pbx "$root/target/release/pbx" serve --sip $SIP --http $HTTP \
     --data "$work/data" --admin-token $TOKEN > "$work/pbx.log" 2>&1 &
 pbx_pid=$!
 for _ in $(seq 100); do curl -sf "http://$HTTP/healthz" >/dev/null && break; sleep 0.1; done
 
 cd "$work"
-sipp -sf uas-pcma.xml -i 127.0.0.1 -p $RELAY_PORT -mi 127.0.0.1 -mp 16000 -rtp_echo \
+$pin_load sipp -sf uas-pcma.xml -i 127.0.0.1 -p $RELAY_PORT -mi 127.0.0.1 -mp 16000 -rtp_echo \
     -l 1000 -nostdin -trace_err > uas-pcma.out 2>&1 &
 uas_pcma_pid=$!
-sipp -sf uas-pcmu.xml -i 127.0.0.1 -p $TRANSCODE_PORT -mi 127.0.0.1 -mp 17000 -rtp_echo \
+$pin_load sipp -sf uas-pcmu.xml -i 127.0.0.1 -p $TRANSCODE_PORT -mi 127.0.0.1 -mp 17000 -rtp_echo \
     -l 1000 -nostdin -trace_err > uas-pcmu.out 2>&1 &
 uas_pcmu_pid=$!
 
@@ -229,7 +243,7 @@ version=$(api -X POST -H 'Content-Type: application/wasm' \
     --data-binary @"$root/plugins/target/wasm32-wasip2/release/bench_media.wasm" \
     "http://$HTTP/v1/apps/$app_id/versions" | jq -r .version)
 json -X POST -d "{\"version\":$version}" "http://$HTTP/v1/apps/$app_id/deploy" >/dev/null
-numbers="relay-$RELAY_PORT relay-$TRANSCODE_PORT"
+numbers="music relay-$RELAY_PORT relay-$TRANSCODE_PORT"
 for n in $CONFS; do numbers="$numbers conf-$n-$RELAY_PORT"; done
 for number in $numbers; do
     json -X PUT -d "{\"app_id\":\"$app_id\"}" "http://$HTTP/v1/numbers/$number" >/dev/null
@@ -253,10 +267,10 @@ quiet_results=()
 # run_case LABEL NUMBER CALLS SCENARIO READY_CMD READY_COUNT QUIET(0|1)
 run_case() {
     local label=$1 number=$2 calls=$3 scenario=$4 ready_cmd=$5 want=$6 quiet=$7
-    local rate=$((calls < 50 ? calls : 50))
+    local rate=$((calls < RATE ? calls : RATE))
     local start ready c0 c1 t0 t1 s0 s1 d0 d1 x0 x1 load
     start=$(now)
-    sipp -sf "$scenario" $SIP -s "$number" -i 127.0.0.1 -p 0 -mi 127.0.0.1 -mp 20000 \
+    $pin_load sipp -sf "$scenario" $SIP -s "$number" -i 127.0.0.1 -p 0 -mi 127.0.0.1 -mp 20000 \
         -r $rate -rp 1000 -m "$calls" -l "$calls" -timeout $((TALK + QUIET + 60))s \
         -nostdin -trace_stat -stf "$label.csv" -trace_err > "$label.out" 2>&1 &
     local uac_pid=$!
@@ -321,6 +335,9 @@ PY
 i0=$(ticks $pbx_pid); sleep 5; i1=$(ticks $pbx_pid)
 idle=$(calc "round(($i1 - $i0) / $hz / 5 * 100, 2)")
 
+for a in $ANSWERED; do
+    run_case "answered, music" music "$a" uac-bridge.xml answered "$a" 0
+done
 for b in $BRIDGES; do
     run_case "relay bridges" "relay-$RELAY_PORT" "$b" uac-bridge.xml answered $((2 * b)) 1
     run_case "transcoded bridges" "relay-$TRANSCODE_PORT" "$b" uac-bridge.xml answered $((2 * b)) 1
@@ -328,6 +345,28 @@ done
 for n in $CONFS; do
     run_case "conference of $n" "conf-$n-$RELAY_PORT" 1 uac-conf.xml joined "$n" 0
 done
+
+# The same-run reference: rtpengine relaying REFERENCE calls (each 50 packets/s each way).
+reference=
+if [ -n "${REFERENCE:-}" ]; then
+    gcc -O2 -o rtpgen "$root/../shared/bench/rtpgen.c"
+    $pin_pbx rtpengine --foreground --table=-1 --interface=127.0.0.1 \
+        --listen-ng=127.0.0.1:2223 --port-min=30000 --port-max=39999 > rtpengine.log 2>&1 &
+    rtpe_pid=$!
+    sleep 1
+    python3 "$root/../shared/bench/ng.py" setup "$REFERENCE" pairs.txt > ng.out
+    $pin_load ./rtpgen pairs.txt $((WINDOW + 6)) > rtpgen.out &
+    gen_pid=$!
+    sleep 3
+    r0=$(ticks $rtpe_pid); rt0=$(now)
+    sleep "$WINDOW"
+    r1=$(ticks $rtpe_pid); rt1=$(now)
+    wait $gen_pid || true
+    reference=$(python3 -c "
+cpu = ($r1 - $r0) / $hz; wall = $rt1 - $rt0
+print(f'| rtpengine userspace relay (reference) | $REFERENCE | {cpu:.2f} s over {wall:.1f} s | {100 * cpu / wall:.1f}% | {cpu / ($REFERENCE * wall / 60):.3f} | $(cat rtpgen.out) |')")
+    kill $rtpe_pid 2>/dev/null || true
+fi
 
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //');" \
     "pbx idle $idle% of a core. WINDOW=${WINDOW}s per case; sipp runs on the same cores."
@@ -342,6 +381,12 @@ echo
 echo "| case | calls | datagrams | per call per second | pbx CPU s |"
 echo "|---|---:|---:|---:|---:|"
 printf '%s\n' "${quiet_results[@]}"
+if [ -n "$reference" ]; then
+    echo
+    echo "| reference | calls | CPU | % of one core | CPU-s per call-minute | rtpgen |"
+    echo "|---|---:|---:|---:|---:|---|"
+    echo "$reference"
+fi
 if grep -qiE 'panic|error' "$work/pbx.log"; then
     echo
     echo "pbx log has errors (first 5):"
