@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pbx_media::collect::Collector;
 use pbx_media::pcm::Pcm;
@@ -45,8 +45,11 @@ pub struct LegMedia {
     pub(crate) negotiated: Option<Negotiated>,
     /// True once audio flows (answered, or early media either way).
     pub(crate) flowing: bool,
-    /// True once answered: only answered legs relay without decoding.
+    /// True once answered: only answered legs relay without decoding, and only they can
+    /// time out for want of media.
     pub(crate) answered: bool,
+    /// True once the shell started to end the leg (our BYE is out): it no longer times out.
+    pub(crate) ending: bool,
     pub(crate) player: Player,
     pub(crate) collector: Collector,
     pub(crate) pending: VecDeque<PendingClip>,
@@ -87,6 +90,7 @@ impl LegMedia {
             negotiated: None,
             flowing: false,
             answered: false,
+            ending: false,
             player: Player::new(RATE),
             collector: Collector::new(),
             pending: VecDeque::new(),
@@ -106,6 +110,19 @@ impl LegMedia {
     /// The leg's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// When the leg ends for want of media: an answered leg that expects media from its
+    /// peer (neither side holds it, not ending), `timeout` after it last received a datagram
+    /// or its media terms last changed.
+    pub(crate) fn inactivity_deadline(&self, timeout: Duration) -> Option<Instant> {
+        if !self.answered || self.held || self.ending {
+            return None;
+        }
+        if !self.negotiated.as_ref()?.remote_direction.sends() {
+            return None;
+        }
+        Some(self.media_seen? + timeout)
     }
 
     /// True when the leg has audio to exchange this tick.

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pbx_media::collect::{CollectError, CollectOpts};
 use pbx_media::dtmf::Digit;
@@ -143,6 +143,25 @@ impl MediaPlane {
     /// When the leg last received a datagram or its media terms last changed.
     pub fn media_seen(&self, id: &str) -> Option<Instant> {
         self.leg(id)?.media_seen
+    }
+
+    /// When the next leg runs out of media (see [`MediaPlane::inactive_legs`]).
+    pub fn inactivity_deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.legs
+            .iter()
+            .filter_map(|l| l.inactivity_deadline(timeout))
+            .min()
+    }
+
+    /// The legs that have run out of media at `now`: answered, expecting media from their
+    /// peer (neither side holds them, not ending), and silent for `timeout` since their last
+    /// datagram or their last change of media terms.
+    pub fn inactive_legs(&self, now: Instant, timeout: Duration) -> Vec<String> {
+        self.legs
+            .iter()
+            .filter(|l| l.inactivity_deadline(timeout).is_some_and(|t| t <= now))
+            .map(|l| l.id.clone())
+            .collect()
     }
 
     /// True when a relay between the two legs is in force this tick (packets pass without
@@ -313,6 +332,13 @@ impl MediaPlane {
         };
         l.flowing = l.rtp.is_some();
         l.flowing
+    }
+
+    /// The shell started to end the leg (our BYE is out): it no longer times out.
+    pub fn set_ending(&mut self, leg: &str) {
+        if let Some(l) = self.leg_mut(leg) {
+            l.ending = true;
+        }
     }
 
     /// The leg is answered: from now on it may relay.

@@ -11,4 +11,5 @@ mod group;
 mod handover;
 mod hold;
 mod recording;
+mod timeout;
 mod transfer;

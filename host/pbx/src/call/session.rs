@@ -1247,13 +1247,19 @@ impl Session {
                     .map(Instant::from_std),
             );
             consider(leg.bye_deadline);
-            consider(self.media_deadline(leg));
             consider(leg.max_end);
         }
         for (when, _, _) in &self.timers {
             consider(Some(*when));
         }
         consider(self.media.poll_timeout().map(Instant::from_std));
+        if let Some(timeout) = self.calls.limits.rtp_timeout {
+            consider(
+                self.media
+                    .inactivity_deadline(timeout)
+                    .map(Instant::from_std),
+            );
+        }
         next
     }
 
@@ -1266,29 +1272,15 @@ impl Session {
         leg.max_end = max_call.map(|d| now + d);
     }
 
-    /// When the leg ends for want of RTP: an answered leg that expects media from its peer
-    /// (neither we nor the peer hold it, no BYE out yet), `rtp_timeout` after it last
-    /// received a datagram or its media terms last changed.
-    fn media_deadline(&self, leg: &Leg) -> Option<Instant> {
-        let timeout = self.calls.limits.rtp_timeout?;
-        if !leg.is_answered()
-            || leg.is_over()
-            || self.media.is_held(&leg.id)
-            || leg.bye_deadline.is_some()
-        {
-            return None;
-        }
-        let negotiated = self.media.negotiated(&leg.id)?;
-        if !negotiated.remote_direction.sends() {
-            return None;
-        }
-        Some(Instant::from_std(self.media.media_seen(&leg.id)?) + timeout)
-    }
-
     async fn handle_timeouts(&mut self) {
         let now = Instant::now();
         self.media.handle_timeout(now.into_std());
         self.pump_media();
+        // Answered legs that expect media and have received none for `--rtp-timeout`.
+        let silent_legs = match self.calls.limits.rtp_timeout {
+            Some(timeout) => self.media.inactive_legs(now.into_std(), timeout),
+            None => Vec::new(),
+        };
         for idx in 0..self.legs.len() {
             if self.legs[idx].is_over() {
                 continue;
@@ -1305,9 +1297,8 @@ impl Session {
                 self.finish_leg(idx, end).await;
                 continue;
             }
-            let silent = self
-                .media_deadline(&self.legs[idx])
-                .is_some_and(|t| t <= now);
+            let silent =
+                self.legs[idx].bye_deadline.is_none() && silent_legs.contains(&self.legs[idx].id);
             let too_long = self.legs[idx].max_end.is_some_and(|t| t <= now);
             if too_long {
                 self.legs[idx].max_end = None;
@@ -1513,6 +1504,7 @@ impl Session {
             }
             leg.state.terminating(end);
             leg.bye_deadline = Some(Instant::now() + BYE_GRACE);
+            self.media.set_ending(&leg.id);
             let key = leg.key;
             self.sync_record(idx);
             if let Some(key) = key {
