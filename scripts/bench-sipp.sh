@@ -6,6 +6,9 @@
 #      RFC 4733 DTMF from sipp's pcaps), pbx's CPU time (utime+stime from /proc) divided by
 #      the call-minutes carried.
 # Runs inside a loopback-only network namespace; prints a Markdown table for docs/benchmarks.md.
+# Knobs (environment): RATES (the steps, calls/s), STEP_SECONDS (5), HOLD_MS (how long each
+# call lasts after the ACK, 200), PIN=1 (pbx on core 1, sipp on core 0, as
+# ../shared/bench/README.md asks), CONCURRENT (50; 0 skips the RTP part).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +23,8 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 SIP=127.0.0.1:5960
 HTTP=127.0.0.1:8960
-RUST_LOG=warn target/release/pbx serve --sip $SIP --http $HTTP --data "$work/data" \
+if [ "${PIN:-0}" = 1 ]; then pin_pbx="taskset -c 1"; pin_load="taskset -c 0"; else pin_pbx=; pin_load=; fi
+RUST_LOG=warn $pin_pbx target/release/pbx serve --sip $SIP --http $HTTP --data "$work/data" \
     --admin-token bench-token-123 --example-apps plugins/target/wasm32-wasip2/release \
     > "$work/pbx.log" 2>&1 &
 pbx_pid=$!
@@ -29,16 +33,26 @@ for _ in $(seq 100); do curl -sf "http://$HTTP/healthz" >/dev/null && break; sle
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pbx_pid/stat"; }
 hz=$(getconf CLK_TCK)
 
-echo "| rate (calls/s) | calls | successful | failed |"
-echo "|---:|---:|---:|---:|"
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$pbx_pid/status"; }
+echo "| rate (calls/s) | calls | successful | failed | retransmissions | pbx CPU-µs per call | pbx % of one core | RSS after (KiB) |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 best=0
 for rate in ${RATES:-50 100 200 300 400 600 800}; do
     calls=$((rate * ${STEP_SECONDS:-5}))
-    (cd "$work" && sipp -sn uac $SIP -s 1000 -i 127.0.0.1 -p 0 -r "$rate" -m "$calls" -l 2000 \
-        -d 200 -timeout 60s -nostdin -trace_stat -stf "stats_$rate.csv" > /dev/null 2>&1) || true
+    c0=$(cpu_ticks); t0=$(date +%s.%N)
+    (cd "$work" && $pin_load sipp -sn uac $SIP -s 1000 -i 127.0.0.1 -p 0 -r "$rate" -m "$calls" \
+        -l 100000 -d "${HOLD_MS:-200}" -timeout 120s -nostdin -trace_stat -stf "stats_$rate.csv" \
+        > /dev/null 2>&1) || true
+    c1=$(cpu_ticks); t1=$(date +%s.%N)
     ok=$(tail -1 "$work/stats_$rate.csv" | awk -F';' '{print $16}')
     failed=$(tail -1 "$work/stats_$rate.csv" | awk -F';' '{print $18}')
-    echo "| $rate | $calls | ${ok:-?} | ${failed:-?} |"
+    retrans=$(python3 -c "
+import sys
+rows = [l.rstrip('\\n').split(';') for l in open('$work/stats_$rate.csv') if l.strip()]
+print(rows[-1][rows[0].index('Retransmissions(C)')])" 2>/dev/null || echo '?')
+    per_call=$(python3 -c "print(round(($c1 - $c0) / $hz * 1e6 / max(1, ${ok:-0})))")
+    core=$(python3 -c "print(round(100 * ($c1 - $c0) / $hz / ($t1 - $t0), 1))")
+    echo "| $rate | $calls | ${ok:-?} | ${failed:-?} | ${retrans:-?} | $per_call | $core% | $(rss_kib) |"
     if [ "${failed:-1}" = 0 ] && [ "${ok:-0}" = "$calls" ]; then best=$rate; else break; fi
 done
 echo
@@ -46,6 +60,7 @@ echo "highest rate with zero failures: $best calls/s"
 echo
 
 concurrent=${CONCURRENT:-50}
+[ "$concurrent" = 0 ] && exit 0
 ln -sfn /usr/share/sip-tester "$work/pcap"
 before=$(cpu_ticks)
 start=$(date +%s.%N)
