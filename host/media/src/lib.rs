@@ -1,14 +1,16 @@
 //! pbx-media: the sans-IO media core of pbx: SDP offer/answer (and hold re-offers), RTP
 //! sessions, G.711 and PCMU/PCMA transcoding, bridge relay, the N-1 conference mixer, RFC 4733
 //! DTMF, the jitter buffer, the playback queue, the digit collector, audio file decoding,
-//! resampling, text to speech, streaming WAV recording and the built-in music on hold.
+//! resampling, text to speech (validation and cache; the engine is the shell's), streaming WAV
+//! recording into any writer and the built-in music on hold.
 //!
 //! Invariants: nothing in this crate touches sockets, tokio or the clock (`now` is always an
 //! argument; `clippy.toml` forbids `Instant::now`); the per-packet and per-frame paths (RTP
 //! parse/write, G.711, [`RtpSession`] receive/send and relay, [`Player::next_frame`],
 //! [`Mixer::push`]/[`Mixer::mix`], [`transcode`]) never allocate.
-//! The one place that runs a process is [`tts::EspeakNg`], a blocking call the shell makes
-//! from a blocking thread. Audio inside a graph is mono 16-bit PCM in 20 ms frames.
+//! It runs no process and opens no file (`clippy.toml` forbids them): the espeak-ng engine
+//! and the recording files are the shell's. Audio inside a graph is mono 16-bit PCM in
+//! 20 ms frames.
 #![cfg_attr(test, allow(clippy::unwrap_used, reason = "tests may unwrap"))]
 #![warn(missing_docs)]
 
@@ -46,7 +48,7 @@ pub use sdp::{
     Direction, Negotiated, SdpError, SessionDescription, accept_answer, negotiate, offer, reoffer,
 };
 pub use session::{MediaEvent, RawInput, RtpSession, RtpStats, SessionConfig, SessionError};
-pub use tts::{EspeakNg, Tts, TtsEngine, TtsError};
+pub use tts::{Tts, TtsEngine, TtsError};
 
 /// An arbitrary starting instant for unit tests in virtual time; every later time is derived
 /// from it, so this is the only clock read in the crate's tests.

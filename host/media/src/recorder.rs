@@ -2,15 +2,13 @@
 //! conference, written frame by frame so a call is never held in memory.
 //!
 //! Invariants: samples go to the writer as they arrive (one buffered write per frame; wrap a
-//! file in a `BufWriter`, as [`WavRecorder::create`] does); the header's sizes are patched on
+//! file in a `BufWriter`, as the shell does); the header's sizes are patched on
 //! [`WavRecorder::flush`] and [`WavRecorder::finish`] (and, best effort, on drop), so a crash
 //! loses at most what came after the last flush. A recording never exceeds the 4 GiB a WAV
 //! header can describe ([`RecordError::TooLong`], about 74 hours mono). The sample rate is
 //! [`RATE`]: the graph's rate.
 
-use std::fs::File;
-use std::io::{BufWriter, Seek, Write};
-use std::path::Path;
+use std::io::{Seek, Write};
 
 use thiserror::Error;
 
@@ -54,14 +52,6 @@ impl<W: Write + Seek> std::fmt::Debug for WavRecorder<W> {
             .field("channels", &self.channels)
             .field("frames", &self.frames)
             .finish_non_exhaustive()
-    }
-}
-
-impl WavRecorder<BufWriter<File>> {
-    /// Creates (or truncates) the file at `path` and starts a buffered recording in it.
-    pub fn create(path: impl AsRef<Path>, channels: u16) -> Result<Self, RecordError> {
-        let file = File::create(path)?;
-        WavRecorder::new(BufWriter::with_capacity(64 * 1024, file), channels)
     }
 }
 
@@ -220,19 +210,6 @@ mod tests {
             WavRecorder::new(Cursor::new(Vec::new()), 3),
             Err(RecordError::Channels(3))
         ));
-    }
-
-    #[test]
-    fn create_writes_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.wav");
-        let mut rec = WavRecorder::create(&path, 1).unwrap();
-        for _ in 0..100 {
-            rec.write_mono(&[100; 160]).unwrap();
-        }
-        assert_eq!(rec.finish().unwrap(), 2000);
-        let r = hound::WavReader::open(&path).unwrap();
-        assert_eq!(r.duration(), 16000);
     }
 
     #[test]

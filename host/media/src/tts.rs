@@ -1,20 +1,19 @@
-//! Text to speech: a swappable [`TtsEngine`], the espeak-ng implementation, and [`Tts`], the
-//! validating, caching front the shell calls.
+//! Text to speech: a swappable [`TtsEngine`] and [`Tts`], the validating, caching front the
+//! shell calls. The engine that runs a process (espeak-ng) lives in the shell
+//! (`host/pbx/src/espeak.rs`); this crate runs none.
 //!
-//! Invariants: this is the only code in the crate that runs a process, and it is blocking (the
-//! shell calls it from `spawn_blocking`). Nothing reaches the espeak-ng command line unchecked:
+//! Invariants: engines are blocking (the shell calls them from `spawn_blocking`). Nothing
+//! reaches an engine's command line unchecked:
 //! language and voice are `[A-Za-z0-9_+-]`, at most [`MAX_NAME_LEN`] characters and never start
 //! with `-`; the text has its control characters removed, is at most [`MAX_TEXT_CHARS`]
 //! characters, is passed as a single argument after `--` (never through a shell). The cache
 //! holds at most `max_entries` clips and `max_samples` samples, evicting the least recently used.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
 
-use crate::audiofile::{self, AudioError};
+use crate::audiofile::AudioError;
 use crate::pcm::Pcm;
 use crate::resample::{ResampleError, resample};
 
@@ -105,91 +104,6 @@ pub fn is_valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'_'))
-}
-
-/// The espeak-ng program (`espeak-ng -v <voice> -s <speed> --stdout -- <text>`).
-#[derive(Debug, Clone)]
-pub struct EspeakNg {
-    program: PathBuf,
-    speed_wpm: u32,
-}
-
-impl Default for EspeakNg {
-    fn default() -> Self {
-        EspeakNg {
-            program: PathBuf::from("espeak-ng"),
-            speed_wpm: 150,
-        }
-    }
-}
-
-impl EspeakNg {
-    /// `espeak-ng` from `PATH` at 150 words per minute.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Uses another program path (for tests, or a non-standard install).
-    pub fn with_program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.program = program.into();
-        self
-    }
-
-    /// Sets the speaking rate in words per minute (clamped to espeak-ng's 80-450).
-    pub fn with_speed(mut self, wpm: u32) -> Self {
-        self.speed_wpm = wpm.clamp(80, 450);
-        self
-    }
-
-    /// The espeak-ng voice for a language and variant: `en`/`en-us`/none → `en-us`, other
-    /// tags lower-cased (`de`, `fr`, `en-gb`), a variant appended with `+` (`en-us+f3`).
-    pub fn voice_name(language: Option<&str>, voice: Option<&str>) -> String {
-        let lang = match language.map(str::to_ascii_lowercase) {
-            None => "en-us".to_string(),
-            Some(l) if l == "en" || l == "en-us" => "en-us".to_string(),
-            Some(l) => l,
-        };
-        match voice {
-            Some(v) => format!("{lang}+{v}"),
-            None => lang,
-        }
-    }
-}
-
-impl TtsEngine for EspeakNg {
-    fn synthesize(
-        &self,
-        text: &str,
-        language: Option<&str>,
-        voice: Option<&str>,
-    ) -> Result<Pcm, TtsError> {
-        let voice_name = Self::voice_name(language, voice);
-        let output = Command::new(&self.program)
-            .arg("-v")
-            .arg(&voice_name)
-            .arg("-s")
-            .arg(self.speed_wpm.to_string())
-            .arg("--stdout")
-            .arg("--")
-            .arg(text)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    TtsError::NotInstalled(self.program.display().to_string())
-                }
-                _ => TtsError::Failed(format!("cannot run {}: {e}", self.program.display())),
-            })?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            if stderr.contains("voice does not exist") {
-                return Err(TtsError::UnknownVoice(voice_name));
-            }
-            let msg: String = stderr.trim().chars().take(200).collect();
-            return Err(TtsError::Failed(format!("{} ({msg})", output.status)));
-        }
-        audiofile::decode(&output.stdout).map_err(TtsError::BadOutput)
-    }
 }
 
 /// A deterministic stand-in engine for tests and the simulator: a 440 Hz tone of
@@ -428,16 +342,6 @@ mod tests {
     }
 
     #[test]
-    fn voice_names_map_to_espeak() {
-        assert_eq!(EspeakNg::voice_name(None, None), "en-us");
-        assert_eq!(EspeakNg::voice_name(Some("en"), None), "en-us");
-        assert_eq!(EspeakNg::voice_name(Some("EN-US"), Some("f3")), "en-us+f3");
-        assert_eq!(EspeakNg::voice_name(None, Some("f3")), "en-us+f3");
-        assert_eq!(EspeakNg::voice_name(Some("de"), None), "de");
-        assert_eq!(EspeakNg::voice_name(Some("en-GB"), None), "en-gb");
-    }
-
-    #[test]
     fn speak_resamples_and_caches() {
         let engine = counting();
         let tts = Tts::new(engine.clone());
@@ -491,13 +395,5 @@ mod tests {
         let tiny = Tts::with_cache(engine.clone(), 0, 0);
         tiny.speak("a", None, None, 8000).unwrap();
         assert_eq!(tiny.cached(), 0);
-    }
-
-    #[test]
-    fn missing_program_is_reported_clearly() {
-        let e = EspeakNg::new().with_program("/nonexistent/espeak-ng");
-        let err = e.synthesize("hi", None, None).unwrap_err();
-        assert_eq!(err, TtsError::NotInstalled("/nonexistent/espeak-ng".into()));
-        assert!(err.to_string().contains("not installed"));
     }
 }

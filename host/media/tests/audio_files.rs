@@ -1,5 +1,9 @@
 //! Decoding real MP3 files (made with libmp3lame, see fixtures/README.md) and WAV files made
 //! by sox, through probe, decode and resampling to the 8 kHz graph rate.
+#![allow(
+    clippy::disallowed_types,
+    reason = "the test makes its fixture files with sox and reads them back"
+)]
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use std::process::Command;

@@ -11,6 +11,7 @@ pub mod call;
 pub(crate) mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod espeak;
 pub mod events;
 pub mod examples;
 pub mod history;

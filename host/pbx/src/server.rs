@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use pbx_media::tts::{EspeakNg, Tts};
+use pbx_media::tts::Tts;
+
+use crate::espeak::EspeakNg;
 use pbx_plugin::{Runtime, RuntimeConfig};
 use tokio::net::TcpListener;
 use tracing::{info, warn};

@@ -5,7 +5,8 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use pbx_media::tts::{EspeakNg, Tts, TtsEngine, TtsError};
+use pbx::espeak::EspeakNg;
+use pbx_media::tts::{Tts, TtsEngine, TtsError};
 
 fn espeak_available() -> bool {
     let ok = Command::new("espeak-ng")
