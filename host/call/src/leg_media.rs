@@ -48,7 +48,8 @@ pub struct LegMedia {
     /// True once answered: only answered legs relay without decoding, and only they can
     /// time out for want of media.
     pub(crate) answered: bool,
-    /// True once the shell started to end the leg (our BYE is out): it no longer times out.
+    /// True once the shell started to end the leg (our BYE is out): it no longer times out
+    /// or relays.
     pub(crate) ending: bool,
     pub(crate) player: Player,
     pub(crate) collector: Collector,

@@ -334,8 +334,10 @@ impl MediaPlane {
         l.flowing
     }
 
-    /// The shell started to end the leg (our BYE is out): it no longer times out.
+    /// The shell started to end the leg (our BYE is out): it no longer times out, and its
+    /// bridge is decoded again until it is removed.
     pub fn set_ending(&mut self, leg: &str) {
+        self.forget_relays();
         if let Some(l) = self.leg_mut(leg) {
             l.ending = true;
         }
@@ -903,6 +905,7 @@ impl MediaPlane {
         });
         leg.has_media()
             && leg.answered
+            && !leg.ending
             && !leg.held
             && !leg.mute_in
             && !leg.mute_out

@@ -66,3 +66,18 @@ fn muting_a_bridged_leg_stops_the_relay_and_silences_it_for_the_other() {
         "relay resumes when nothing needs the audio"
     );
 }
+
+#[test]
+fn an_ending_leg_stops_relaying_and_is_decoded_until_removed() {
+    let mut net = Net::new(4, 0.0, 0);
+    let a = net.phone(0, "a", 1000);
+    net.phone(0, "b", 3000);
+    net.planes[0].bridge("a", "b");
+    net.run(Duration::from_secs(1));
+    assert!(net.planes[0].is_relaying("a"));
+    net.planes[0].set_ending("b");
+    net.clear_heard();
+    net.run(Duration::from_secs(1));
+    assert!(!net.planes[0].is_relaying("a"));
+    assert_hears(&net, a, 3000, 0.9);
+}
