@@ -48,7 +48,8 @@ pub struct MediaPlane {
     music: Arc<Pcm>,
     outputs: VecDeque<MediaOutput>,
     send: SendQueue,
-    /// The slot of a transmit handed out and not yet released.
+    /// A copy of the payload being relayed: the receiving leg's session lends it while the
+    /// sending leg's session writes.
     scratch: [u8; MAX_DATAGRAM],
 }
 
@@ -656,7 +657,8 @@ impl MediaPlane {
 
     // ----- polls --------------------------------------------------------------------------
 
-    /// The next datagram to send. The shell sends it before calling into the plane again.
+    /// The next datagram to send. The shell sends it before calling into the plane again, and
+    /// drains every transmit after every call (a queued transmit names its leg by slot).
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
         let Some((slot, to, start, len)) = self.send.queue.pop_front() else {
             self.send.bytes.clear();
