@@ -108,11 +108,6 @@ impl LegMedia {
         }
     }
 
-    /// The leg's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// When the leg ends for want of media: an answered leg that expects media from its
     /// peer (neither side holds it, not ending), `timeout` after it last received a datagram
     /// or its media terms last changed.

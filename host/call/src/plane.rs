@@ -80,11 +80,6 @@ impl MediaPlane {
 
     // ----- getters ------------------------------------------------------------------------
 
-    /// The built-in music.
-    pub fn music(&self) -> Arc<Pcm> {
-        self.music.clone()
-    }
-
     /// A leg's media, if the plane holds it.
     pub fn leg(&self, id: &str) -> Option<&LegMedia> {
         self.legs.iter().find(|l| l.id == id)
@@ -124,11 +119,6 @@ impl MediaPlane {
     /// True once audio flows on the leg.
     pub fn is_flowing(&self, id: &str) -> bool {
         self.leg(id).is_some_and(|l| l.flowing)
-    }
-
-    /// True when the leg has an RTP session (its far end's media is known).
-    pub fn has_rtp(&self, id: &str) -> bool {
-        self.leg(id).is_some_and(|l| l.rtp.is_some())
     }
 
     /// The media terms negotiated for the leg.
@@ -178,20 +168,6 @@ impl MediaPlane {
             .find(|r| r.id == room)
             .map(|r| r.members.iter().map(|(id, _)| id.clone()).collect())
             .unwrap_or_default()
-    }
-
-    /// The taps following a leg (`Leg` or `Bridge`) or a room.
-    pub fn taps_of(&self, id: &str) -> Vec<TapKey> {
-        self.taps
-            .iter()
-            .filter(|t| t.target.id() == id)
-            .map(|t| t.key)
-            .collect()
-    }
-
-    /// How many frames a tap has written.
-    pub fn tap_frames(&self, tap: TapKey) -> Option<u64> {
-        self.taps.iter().find(|t| t.key == tap).map(|t| t.frames)
     }
 
     // ----- handlers -----------------------------------------------------------------------

@@ -22,15 +22,6 @@ pub enum TapTarget {
     Room(String),
 }
 
-impl TapTarget {
-    /// The leg or room the tap follows.
-    pub fn id(&self) -> &str {
-        match self {
-            TapTarget::Leg(id) | TapTarget::Bridge(id) | TapTarget::Room(id) => id,
-        }
-    }
-}
-
 /// How a tap's files are laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TapLayout {
